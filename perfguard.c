@@ -1,0 +1,651 @@
+/*-------------------------------------------------------------------------
+ *
+ * perfguard.c
+ *		Entry point of perfguard: _PG_init, every GUC, and the thin hook
+ *		bodies that gate, time and dispatch to the concern modules in src/.
+ *
+ * Per top-level statement the hot path is:
+ *	post_parse_analyze	fold constant IN-lists (only when two constants sit
+ *						next to each other), hash the constants' bytes;
+ *	ExecutorStart		scope boundaries (a memcmp of the trailing comment,
+ *						one timestamp comparison), two probes of backend-local
+ *						hash tables, the guard checks;
+ *	ExecutorRun/Finish	a clock read before and after, three buffer counters;
+ *	ExecutorEnd			one partition LWLock in shared mode, one spinlock,
+ *						the counters; findings are flushed only when a
+ *						detector fired.
+ * Nothing on it reads the catalogs or allocates in shared memory.
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  perfguard.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/instrument.h"
+#include "miscadmin.h"
+#include "optimizer/planner.h"
+#include "parser/analyze.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/queryjumble.h"
+
+#include "perfguard.h"
+
+PG_MODULE_MAGIC;
+
+/*---- GUC variables ----*/
+bool		pfg_enabled = true;
+int			pfg_max_statements = 5000;
+int			pfg_track = PFG_TRACK_TOP;
+bool		pfg_save = true;
+int			pfg_n_plus_one_threshold = 5;
+int			pfg_duplicate_threshold = 2;
+int			pfg_write_loop_threshold = 5;
+int			pfg_request_gap = 200;
+int			pfg_slow_query_ms = 500;
+int			pfg_offset_threshold = 1000;
+int			pfg_unbounded_rows = 1000;
+int			pfg_on_n_plus_one = PFG_GUARD_OFF;
+int			pfg_on_duplicate = PFG_GUARD_OFF;
+int			pfg_max_queries_per_request = 0;
+int			pfg_on_too_many_queries = PFG_GUARD_OFF;
+bool		pfg_capture_parameters = false;
+char	   *pfg_cursor_secret = NULL;
+
+static const struct config_enum_entry track_options[] = {
+	{"top", PFG_TRACK_TOP, false},
+	{"all", PFG_TRACK_ALL, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry guard_options[] = {
+	{"off", PFG_GUARD_OFF, false},
+	{"log", PFG_GUARD_LOG, false},
+	{"warning", PFG_GUARD_WARNING, false},
+	{"error", PFG_GUARD_ERROR, false},
+	{"false", PFG_GUARD_OFF, true},
+	{"no", PFG_GUARD_OFF, true},
+	{"0", PFG_GUARD_OFF, true},
+	{NULL, 0, false}
+};
+
+/*---- saved hook values ----*/
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
+static planner_hook_type prev_planner_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/*---- backend-local state ----*/
+
+/* Nesting depth of executor/planner/utility calls. */
+static int	nesting_level = 0;
+
+/*
+ * An execution in flight: started, not yet ended.  Kept in a small array
+ * searched from the top (the current query is nearly always last); cursors
+ * and portals can end out of order.
+ */
+#define PFG_MAX_INFLIGHT	32
+typedef struct pfgInflight
+{
+	QueryDesc  *qd;
+	SubTransactionId subid;
+	bool		toplevel;
+	instr_time	run_start;
+	double		ms;
+	int64		blks_hit;
+	int64		blks_read;
+	int64		temp_written;
+	int64		hit_start;
+	int64		read_start;
+	int64		temp_start;
+	pfgScopeRef ref;
+} pfgInflight;
+
+static pfgInflight inflight[PFG_MAX_INFLIGHT];
+static int	ninflight = 0;
+
+/* Constants hash of the statement just analysed, for its ExecutorStart. */
+static struct
+{
+	bool		valid;
+	uint64		queryid;
+	uint64		hash;
+} pending;
+
+#define pfg_active() \
+	(pfg_enabled && pfg_store_ready() && !IsParallelWorker())
+#define pfg_tracks_level(level) \
+	((level) == 0 || pfg_track == PFG_TRACK_ALL)
+
+/*---- function declarations ----*/
+void		_PG_init(void);
+
+static void pfg_post_parse_analyze(ParseState *pstate, Query *query,
+								   JumbleState *jstate);
+static PlannedStmt *pfg_planner(Query *parse, const char *query_string,
+								int cursorOptions, ParamListInfo boundParams);
+static void pfg_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+							uint64 count, bool execute_once);
+static void pfg_ExecutorFinish(QueryDesc *queryDesc);
+static void pfg_ExecutorEnd(QueryDesc *queryDesc);
+static void pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+							   bool readOnlyTree,
+							   ProcessUtilityContext context,
+							   ParamListInfo params,
+							   QueryEnvironment *queryEnv,
+							   DestReceiver *dest, QueryCompletion *qc);
+static void pfg_xact_callback(XactEvent event, void *arg);
+static void pfg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								 SubTransactionId parentSubid, void *arg);
+
+/*
+ * _PG_init
+ *		Define the settings; when preloaded, request shared memory and
+ *		install the hooks.
+ */
+void
+_PG_init(void)
+{
+	/*
+	 * Settings that can be changed without a restart are defined even when
+	 * the library is only loaded by CREATE EXTENSION, so that SET works and
+	 * the keyset helpers can read perfguard.cursor_secret.
+	 */
+	DefineCustomBoolVariable("perfguard.enabled",
+							 "Master switch of perfguard.",
+							 "When off, every hook costs one branch and nothing is recorded.",
+							 &pfg_enabled, true, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("perfguard.track",
+							 "Which statements perfguard tracks: top (client statements) or all (also statements nested in functions).",
+							 NULL, &pfg_track, PFG_TRACK_TOP, track_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("perfguard.save",
+							 "Keep statistics across a clean server restart.",
+							 NULL, &pfg_save, true, PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.n_plus_one_threshold",
+							"Executions of one SELECT fingerprint with different parameters in a request that make an N+1 suspect.",
+							NULL, &pfg_n_plus_one_threshold, 5, 2, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.duplicate_threshold",
+							"Executions of one fingerprint with identical parameters in a request that make a duplicate.",
+							NULL, &pfg_duplicate_threshold, 2, 2, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.write_loop_threshold",
+							"Executions of one INSERT/UPDATE/DELETE fingerprint in a request that make a write loop.",
+							NULL, &pfg_write_loop_threshold, 5, 2, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.request_gap",
+							"Idle time between two statements of a session that ends a request scope.",
+							NULL, &pfg_request_gap, 200, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.slow_query_ms",
+							"Statements slower than this get a plan sample and plan findings.",
+							NULL, &pfg_slow_query_ms, 500, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.offset_threshold",
+							"OFFSET at or above this is reported as deep offset pagination.",
+							NULL, &pfg_offset_threshold, 1000, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.unbounded_rows",
+							"A SELECT without LIMIT returning more rows than this is reported as unbounded.",
+							NULL, &pfg_unbounded_rows, 1000, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("perfguard.on_n_plus_one",
+							 "What happens to the statement that crosses the N+1 threshold: off, log, warning or error.",
+							 NULL, &pfg_on_n_plus_one, PFG_GUARD_OFF, guard_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("perfguard.on_duplicate",
+							 "What happens to the statement that crosses the duplicate threshold: off, log, warning or error.",
+							 NULL, &pfg_on_duplicate, PFG_GUARD_OFF, guard_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.max_queries_per_request",
+							"Queries per request above which perfguard.on_too_many_queries applies (0 = off).",
+							NULL, &pfg_max_queries_per_request, 0, 0, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("perfguard.on_too_many_queries",
+							 "What happens to the statement that exceeds perfguard.max_queries_per_request: off, log, warning or error.",
+							 NULL, &pfg_on_too_many_queries, PFG_GUARD_OFF, guard_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("perfguard.capture_parameters",
+							 "Store one example parameter set per finding.",
+							 "Off means parameter values never reach shared memory.",
+							 &pfg_capture_parameters, false, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("perfguard.cursor_secret",
+							   "Secret key that signs keyset-pagination cursors (HMAC-SHA256).",
+							   NULL, &pfg_cursor_secret, "", PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		MarkGUCPrefixReserved("perfguard");
+		return;
+	}
+
+	DefineCustomIntVariable("perfguard.max_statements",
+							"Statement entries kept in shared memory.",
+							NULL, &pfg_max_statements, 5000, 100, INT_MAX / 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("perfguard");
+
+	EnableQueryId();
+
+	/*
+	 * Install hooks.
+	 */
+	pfg_store_init();
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = pfg_post_parse_analyze;
+	prev_planner_hook = planner_hook;
+	planner_hook = pfg_planner;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = pfg_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = pfg_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = pfg_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = pfg_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = pfg_ProcessUtility;
+
+	RegisterXactCallback(pfg_xact_callback, NULL);
+	RegisterSubXactCallback(pfg_subxact_callback, NULL);
+}
+
+/*
+ * pfg_post_parse_analyze
+ *		Fold constant lists into the fingerprint and remember the hash of the
+ *		statement's constants for its execution.
+ */
+static void
+pfg_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+
+	if (!pfg_active() || query->utilityStmt != NULL || query->queryId == 0)
+		return;
+
+	if (jstate && jstate->clocations_count >= 2)
+	{
+		uint64		folded = pfg_fold_inlists(query, pstate->p_sourcetext, jstate);
+
+		if (folded != 0)
+			query->queryId = folded;
+	}
+
+	if (nesting_level == 0)
+	{
+		pending.valid = true;
+		pending.queryid = query->queryId;
+		pending.hash = pfg_hash_constants(pstate->p_sourcetext, jstate);
+	}
+}
+
+/*
+ * pfg_planner
+ *		Only keeps the nesting level right, so that statements run while
+ *		planning (functions evaluated at plan time) count as nested.
+ */
+static PlannedStmt *
+pfg_planner(Query *parse, const char *query_string, int cursorOptions,
+			ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_planner_hook)
+			result = prev_planner_hook(parse, query_string, cursorOptions,
+									   boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions,
+									  boundParams);
+	}
+	PG_FINALLY();
+	{
+		nesting_level--;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static pfgInflight *
+inflight_find(QueryDesc *qd)
+{
+	int			i;
+
+	for (i = ninflight - 1; i >= 0; i--)
+		if (inflight[i].qd == qd)
+			return &inflight[i];
+	return NULL;
+}
+
+static void
+inflight_remove(pfgInflight *f)
+{
+	int			i = f - inflight;
+
+	if (i < ninflight - 1)
+		memmove(&inflight[i], &inflight[i + 1],
+				sizeof(pfgInflight) * (ninflight - 1 - i));
+	ninflight--;
+}
+
+/*
+ * pfg_ExecutorStart
+ *		Top-level statements go through the request scope (which may raise
+ *		the guard errors, before anything runs); tracked statements get an
+ *		in-flight slot.
+ */
+static void
+pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	bool		track = false;
+	bool		toplevel = (nesting_level == 0);
+	pfgScopeRef ref;
+
+	ref.gen = 0;
+	ref.fpidx = -1;
+	ref.np_add = ref.dup_add = 0;
+
+	if (pfg_active() && pfg_tracks_level(nesting_level) &&
+		queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
+		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+	{
+		track = true;
+		if (toplevel)
+		{
+			const char *src = queryDesc->sourceText;
+			int			loc = queryDesc->plannedstmt->stmt_location;
+			int			len = queryDesc->plannedstmt->stmt_len;
+			uint64		queryid = queryDesc->plannedstmt->queryId;
+			uint64		phash = 0;
+
+			if (src)
+				pfg_statement_text(src, &loc, &len);
+			if (pending.valid && pending.queryid == queryid)
+				phash = pending.hash;
+			pending.valid = false;
+			if (queryDesc->params)
+				phash = hash_combine64(phash, pfg_hash_params(queryDesc->params));
+
+			pfg_scope_statement_start(src, loc, len, false);
+			pfg_scope_executor_start(&ref, queryid, queryDesc->operation,
+									 phash, src, loc, len, queryDesc->params);
+		}
+	}
+
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+
+	if (track)
+	{
+		pfgInflight *f = inflight_find(queryDesc);
+
+		if (f == NULL)
+		{
+			if (ninflight >= PFG_MAX_INFLIGHT)
+			{
+				pfg_store_count_dropped_event();
+				return;
+			}
+			f = &inflight[ninflight++];
+		}
+		memset(f, 0, sizeof(pfgInflight));
+		f->qd = queryDesc;
+		f->subid = GetCurrentSubTransactionId();
+		f->toplevel = toplevel;
+		f->ref = ref;
+	}
+}
+
+static inline void
+run_begin(pfgInflight *f)
+{
+	INSTR_TIME_SET_CURRENT(f->run_start);
+	f->hit_start = pgBufferUsage.shared_blks_hit;
+	f->read_start = pgBufferUsage.shared_blks_read;
+	f->temp_start = pgBufferUsage.temp_blks_written;
+}
+
+static inline void
+run_end(pfgInflight *f)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, f->run_start);
+	f->ms += INSTR_TIME_GET_MILLISEC(now);
+	f->blks_hit += pgBufferUsage.shared_blks_hit - f->hit_start;
+	f->blks_read += pgBufferUsage.shared_blks_read - f->read_start;
+	f->temp_written += pgBufferUsage.temp_blks_written - f->temp_start;
+}
+
+/*
+ * pfg_ExecutorRun
+ *		Time the run and count its buffers; keep the nesting level.
+ */
+static void
+pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+				bool execute_once)
+{
+	pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+
+	if (f)
+		run_begin(f);
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		nesting_level--;
+	}
+	PG_END_TRY();
+	/* the slot array may have moved while nested statements ran */
+	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+	if (f)
+		run_end(f);
+}
+
+static void
+pfg_ExecutorFinish(QueryDesc *queryDesc)
+{
+	pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+
+	if (f)
+		run_begin(f);
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		nesting_level--;
+	}
+	PG_END_TRY();
+	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+	if (f)
+		run_end(f);
+}
+
+/*
+ * pfg_ExecutorEnd
+ *		Record the execution, then chain.  The end of a top-level statement
+ *		also ends its part in the request scope.
+ */
+static void
+pfg_ExecutorEnd(QueryDesc *queryDesc)
+{
+	pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+	bool		toplevel = false;
+
+	if (f && pfg_store_ready())
+	{
+		pfgStmtKey	key;
+		pfgExecStats st;
+		uint64		queryid = queryDesc->plannedstmt->queryId;
+		int64		rows = queryDesc->estate ? queryDesc->estate->es_processed : 0;
+		pfgInflight slot = *f;
+
+		inflight_remove(f);
+		toplevel = slot.toplevel;
+
+		memset(&st, 0, sizeof(st));
+		st.ms = slot.ms;
+		st.rows = rows;
+		st.shared_blks_hit = slot.blks_hit;
+		st.shared_blks_read = slot.blks_read;
+		st.temp_blks_written = slot.temp_written;
+		if (toplevel)
+			pfg_scope_executor_end(&slot.ref, queryid, queryDesc->operation,
+								   slot.ms, rows, &st);
+
+		memset(&key, 0, sizeof(key));
+		key.userid = GetUserId();
+		key.dbid = MyDatabaseId;
+		key.queryid = queryid;
+		key.toplevel = toplevel;
+		pfg_store_record(&key, queryDesc->operation, &st,
+						 queryDesc->sourceText,
+						 queryDesc->plannedstmt->stmt_location,
+						 queryDesc->plannedstmt->stmt_len);
+	}
+	else if (f)
+		inflight_remove(f);
+
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+
+	if (toplevel)
+		pfg_scope_statement_end();
+}
+
+/*
+ * utility_nests
+ *		Does this utility statement run its queries as nested ones?  EXECUTE,
+ *		cursors and transaction control run the client's own statement, which
+ *		stays top-level.
+ */
+static bool
+utility_nests(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_ExecuteStmt:
+		case T_PrepareStmt:
+		case T_DeallocateStmt:
+		case T_DeclareCursorStmt:
+		case T_FetchStmt:
+		case T_ClosePortalStmt:
+		case T_TransactionStmt:
+			return false;
+		default:
+			return true;
+	}
+}
+
+/*
+ * pfg_ProcessUtility
+ *		Scope boundaries of utility statements (sqlcommenter tags, gaps,
+ *		transaction blocks) and the nesting level.
+ */
+static void
+pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		top = (nesting_level == 0 && pfg_active());
+	bool		nests = utility_nests(parsetree);
+
+	if (top)
+	{
+		int			loc = pstmt->stmt_location;
+		int			len = pstmt->stmt_len;
+
+		if (queryString)
+			pfg_statement_text(queryString, &loc, &len);
+		pfg_scope_statement_start(queryString, loc, len, true);
+		pfg_scope_utility(parsetree);
+	}
+
+	if (nests)
+		nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (nests)
+			nesting_level--;
+	}
+	PG_END_TRY();
+
+	if (top)
+		pfg_scope_statement_end();
+}
+
+/*
+ * Executions whose transaction or subtransaction aborted never reach
+ * ExecutorEnd: forget their slots.
+ */
+static void
+pfg_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		ninflight = 0;
+		pending.valid = false;
+	}
+}
+
+static void
+pfg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		while (ninflight > 0 && inflight[ninflight - 1].subid >= mySubid)
+			ninflight--;
+	}
+}

@@ -1,0 +1,798 @@
+/*-------------------------------------------------------------------------
+ *
+ * fingerprint.c
+ *		Statement identity for perfguard: IN-list folding on top of the core
+ *		query id, cheap hashes of a statement's parameter values, the
+ *		normalised text stored with a new entry, and sqlcommenter tags.
+ *
+ * The fingerprint is the core query id.  In PostgreSQL 15 every element of
+ * a constant list is jumbled, so "IN (1,2)" and "IN (1,2,3)" differ; for the
+ * few statements that hold such a list we re-jumble the query with each
+ * list cut to its first element (pfg_fold_inlists).  A cheap test on the
+ * constant locations (two constants separated only by a comma) decides
+ * whether the tree is walked at all.
+ *
+ * Parameter identity ("same statement, same values?") must not cost a walk
+ * of the tree or a hash of the whole text: for the simple protocol we hash
+ * only the bytes of each constant, found through the jumble's constant
+ * locations; for the extended protocol we hash the bound values.  Values
+ * never leave backend-local memory, except as an example parameter set when
+ * perfguard.capture_parameters is on.
+ *
+ * The normalised text is produced by the core lexer (constants become $n,
+ * constant IN/ARRAY lists become "$n" followed by a comment) and is only built when a
+ * statement entry is created.
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/fingerprint.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "common/keywords.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/params.h"
+#include "parser/scanner.h"
+#include "parser/gram.h"
+#include "parser/scansup.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/queryjumble.h"
+
+#include "perfguard.h"
+
+/*---- IN-list folding ----*/
+
+typedef struct foldContext
+{
+	List	   *arrays;			/* ArrayExprs found */
+} foldContext;
+
+/*
+ * fold_is_simple_element
+ *		Is this list element a constant or a parameter (possibly under an
+ *		implicit coercion)?
+ */
+static bool
+fold_is_simple_element(Node *n)
+{
+	while (n)
+	{
+		if (IsA(n, Const) || IsA(n, Param))
+			return true;
+		if (IsA(n, RelabelType))
+			n = (Node *) ((RelabelType *) n)->arg;
+		else if (IsA(n, CoerceViaIO))
+			n = (Node *) ((CoerceViaIO *) n)->arg;
+		else if (IsA(n, FuncExpr) &&
+				 ((FuncExpr *) n)->funcformat == COERCE_IMPLICIT_CAST &&
+				 list_length(((FuncExpr *) n)->args) >= 1)
+			n = linitial(((FuncExpr *) n)->args);
+		else
+			return false;
+	}
+	return false;
+}
+
+static bool
+fold_walker(Node *node, foldContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, ArrayExpr))
+	{
+		ArrayExpr  *a = (ArrayExpr *) node;
+		ListCell   *lc;
+		bool		simple = list_length(a->elements) >= 2;
+
+		foreach(lc, a->elements)
+		{
+			if (!fold_is_simple_element(lfirst(lc)))
+			{
+				simple = false;
+				break;
+			}
+		}
+		if (simple)
+		{
+			ctx->arrays = lappend(ctx->arrays, a);
+			return false;
+		}
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, fold_walker, ctx, 0);
+	return expression_tree_walker(node, fold_walker, ctx);
+}
+
+/*
+ * fold_candidate
+ *		Cheap pre-test: do two constants stand next to each other, separated
+ *		only by a comma and whitespace?  Only then can the query hold a
+ *		constant list worth folding.
+ */
+static bool
+fold_candidate(const char *src, JumbleState *jstate)
+{
+	int			i;
+
+	if (jstate == NULL || jstate->clocations_count < 2 || src == NULL)
+		return false;
+	for (i = 1; i < jstate->clocations_count; i++)
+	{
+		int			prev = jstate->clocations[i - 1].location;
+		int			p = jstate->clocations[i].location - 1;
+
+		if (p <= prev || prev < 0)
+			continue;
+		while (p > prev && (src[p] == ' ' || src[p] == '\n' ||
+							src[p] == '\t' || src[p] == '\r'))
+			p--;
+		if (src[p] == ',')
+			return true;
+	}
+	return false;
+}
+
+/*
+ * pfg_fold_inlists
+ *		Return the query id of "query" with every constant list cut to one
+ *		element, or 0 when the query holds no such list.  The tree is left as
+ *		it was.
+ */
+uint64
+pfg_fold_inlists(Query *query, const char *src, JumbleState *jstate)
+{
+	foldContext ctx;
+	List	   *saved = NIL;
+	ListCell   *lc;
+	ListCell   *lc2;
+	uint64		orig;
+	uint64		folded;
+	JumbleState *js;
+
+	if (!fold_candidate(src, jstate))
+		return 0;
+
+	ctx.arrays = NIL;
+	(void) query_tree_walker(query, fold_walker, &ctx, 0);
+	if (ctx.arrays == NIL)
+		return 0;
+
+	foreach(lc, ctx.arrays)
+	{
+		ArrayExpr  *a = lfirst(lc);
+
+		saved = lappend(saved, a->elements);
+		a->elements = list_make1(linitial(a->elements));
+	}
+
+	orig = query->queryId;
+	js = JumbleQuery(query, src);
+	folded = query->queryId;
+	query->queryId = orig;
+	if (js)
+	{
+		pfree(js->jumble);
+		pfree(js->clocations);
+		pfree(js);
+	}
+
+	forboth(lc, ctx.arrays, lc2, saved)
+	{
+		ArrayExpr  *a = lfirst(lc);
+
+		list_free(a->elements);
+		a->elements = lfirst(lc2);
+	}
+	list_free(saved);
+	list_free(ctx.arrays);
+
+	/* keep folded ids apart from ordinary ones that might collide */
+	folded ^= UINT64CONST(0x9e3779b97f4a7c15);
+	return folded ? folded : 1;
+}
+
+/*---- parameter hashes ----*/
+
+/*
+ * literal_end
+ *		Offset just past the literal that starts at src[loc]: a quoted string
+ *		(with '' escapes and an optional E/B/X/U& prefix or a type name
+ *		before it), or a bare token (number, keyword constant).
+ */
+static int
+literal_end(const char *src, int loc)
+{
+	int			p = loc;
+
+	/* a word (prefix letter or type name) may precede a quoted string */
+	while (src[p] && (isalnum((unsigned char) src[p]) || src[p] == '_' ||
+					  src[p] == '.' || src[p] == '&' ||
+					  ((src[p] == '+' || src[p] == '-') && p > loc &&
+					   (src[p - 1] == 'e' || src[p - 1] == 'E'))))
+		p++;
+	if (p > loc && src[p] != '\'')
+	{
+		int			q = p;
+
+		while (src[q] == ' ')
+			q++;
+		if (src[q] != '\'')
+			return p;
+		p = q;
+	}
+	if (src[p] == '\'')
+	{
+		p++;
+		for (;;)
+		{
+			if (src[p] == '\0')
+				return p;
+			if (src[p] == '\\' && src[p + 1])
+			{
+				p += 2;
+				continue;
+			}
+			if (src[p] == '\'')
+			{
+				if (src[p + 1] == '\'')
+				{
+					p += 2;
+					continue;
+				}
+				return p + 1;
+			}
+			p++;
+		}
+	}
+	if (p == loc && src[p])
+		p++;
+	return p;
+}
+
+/*
+ * pfg_hash_constants
+ *		Hash of the constants of a statement (simple protocol), read at the
+ *		jumble's constant locations in the source text.  0 when there is none.
+ */
+uint64
+pfg_hash_constants(const char *src, JumbleState *jstate)
+{
+	uint64		h = 0;
+	int			i;
+
+	if (jstate == NULL || src == NULL || jstate->clocations_count == 0)
+		return 0;
+	for (i = 0; i < jstate->clocations_count; i++)
+	{
+		int			loc = jstate->clocations[i].location;
+		int			end;
+
+		if (loc < 0)
+			continue;
+		end = literal_end(src, loc);
+		h = hash_combine64(h, hash_bytes_extended((const unsigned char *) src + loc,
+												  end - loc, i));
+	}
+	return h ? h : 1;
+}
+
+/* A small cache of (type oid -> typlen, typbyval), to keep the syscache off
+ * the hot path after the first use of each type. */
+#define TYPCACHE_SIZE 32
+static struct
+{
+	Oid			typid;
+	int16		typlen;
+	bool		typbyval;
+}			typcache[TYPCACHE_SIZE];
+
+static void
+param_type_info(Oid typid, int16 *typlen, bool *typbyval)
+{
+	int			slot = typid % TYPCACHE_SIZE;
+
+	if (typcache[slot].typid != typid || typid == InvalidOid)
+	{
+		get_typlenbyval(typid, &typcache[slot].typlen, &typcache[slot].typbyval);
+		typcache[slot].typid = typid;
+	}
+	*typlen = typcache[slot].typlen;
+	*typbyval = typcache[slot].typbyval;
+}
+
+/*
+ * pfg_hash_params
+ *		Hash of the bound parameter values (extended protocol, EXECUTE).
+ *		0 when there are none or they are fetched lazily (PL/pgSQL).
+ */
+uint64
+pfg_hash_params(ParamListInfo params)
+{
+	uint64		h = 0;
+	int			i;
+
+	if (params == NULL || params->numParams == 0 || params->paramFetch != NULL)
+		return 0;
+	for (i = 0; i < params->numParams; i++)
+	{
+		ParamExternData *p = &params->params[i];
+		int16		typlen;
+		bool		typbyval;
+		uint64		v;
+
+		if (p->isnull || !OidIsValid(p->ptype))
+		{
+			h = hash_combine64(h, i + 1);
+			continue;
+		}
+		param_type_info(p->ptype, &typlen, &typbyval);
+		if (typbyval)
+			v = hash_bytes_uint32_extended((uint32) p->value,
+										   (uint64) (p->value >> 32));
+		else if (typlen == -1)
+		{
+			struct varlena *vl = (struct varlena *) DatumGetPointer(p->value);
+
+			if (VARATT_IS_EXTENDED(vl) && !VARATT_IS_SHORT(vl))
+				vl = pg_detoast_datum_packed(vl);
+			v = hash_bytes_extended((const unsigned char *) VARDATA_ANY(vl),
+									VARSIZE_ANY_EXHDR(vl), i);
+		}
+		else if (typlen == -2)
+		{
+			const char *s = DatumGetCString(p->value);
+
+			v = hash_bytes_extended((const unsigned char *) s, strlen(s), i);
+		}
+		else
+			v = hash_bytes_extended((const unsigned char *) DatumGetPointer(p->value),
+									typlen, i);
+		h = hash_combine64(h, v);
+	}
+	return h ? h : 1;
+}
+
+/*---- statement text ----*/
+
+/*
+ * pfg_statement_text
+ *		Turn (stmt_location, stmt_len) into a usable range of src, skipping
+ *		leading white space (as CleanQuerytext does, without allocating).
+ */
+void
+pfg_statement_text(const char *src, int *loc, int *len)
+{
+	int			l = *loc;
+	int			n = *len;
+
+	if (l < 0)
+	{
+		l = 0;
+		n = strlen(src);
+	}
+	else if (n <= 0)
+		n = strlen(src + l);
+	while (n > 0 && scanner_isspace(src[l]))
+	{
+		l++;
+		n--;
+	}
+	*loc = l;
+	*len = n;
+}
+
+/*
+ * strip_trailing
+ *		Length of src[0, len) without trailing white space, semicolons and
+ *		trailing comments.
+ */
+static int
+strip_trailing(const char *s, int len)
+{
+	for (;;)
+	{
+		while (len > 0 && (scanner_isspace(s[len - 1]) || s[len - 1] == ';'))
+			len--;
+		if (len >= 4 && s[len - 1] == '/' && s[len - 2] == '*')
+		{
+			int			p = len - 3;
+
+			while (p > 0 && !(s[p - 1] == '/' && s[p] == '*'))
+				p--;
+			if (p <= 0)
+				return len;
+			len = p - 1;
+			continue;
+		}
+		return len;
+	}
+}
+
+/*
+ * pfg_trailing_comment
+ *		Find the comment at the end of the statement src[loc, loc+len):
+ *		sets *cstart / *clen to its content (between the delimiters).
+ *		A statement without one costs a few comparisons.
+ */
+bool
+pfg_trailing_comment(const char *src, int loc, int len,
+					 const char **cstart, int *clen)
+{
+	const char *s = src + loc;
+	int			end = len;
+	int			p;
+
+	while (end > 0 && (scanner_isspace(s[end - 1]) || s[end - 1] == ';'))
+		end--;
+	if (end < 4 || s[end - 1] != '/' || s[end - 2] != '*')
+		return false;
+	for (p = end - 3; p > 0; p--)
+	{
+		if (s[p - 1] == '/' && s[p] == '*')
+		{
+			*cstart = s + p + 1;
+			*clen = (end - 2) - (p + 1);
+			return true;
+		}
+	}
+	return false;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * url_decode
+ *		Decode %XX escapes of s[0, n) into dst (size dstlen, always
+ *		terminated); invalid escapes are kept as they are, and bytes that
+ *		would not be valid UTF-8/server-encoding text are replaced by '?'.
+ */
+static void
+url_decode(const char *s, int n, char *dst, int dstlen)
+{
+	int			i;
+	int			o = 0;
+
+	for (i = 0; i < n && o < dstlen - 1; i++)
+	{
+		char		c = s[i];
+
+		if (c == '%' && i + 2 < n &&
+			hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0)
+		{
+			c = (char) (hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		}
+		if ((unsigned char) c < 0x20 && c != '\t')
+			c = '?';
+		dst[o++] = c;
+	}
+	dst[o] = '\0';
+	/* never let invalid multibyte sequences out */
+	if (pg_verifymbstr(dst, o, true) == false)
+	{
+		for (i = 0; i < o; i++)
+			if ((unsigned char) dst[i] >= 0x80)
+				dst[i] = '?';
+	}
+}
+
+/*
+ * pfg_parse_tags
+ *		Parse sqlcommenter tags "k='v',k2='v2'" (URL-encoded keys and values)
+ *		from a comment.  Builds the scope key (the trace id of traceparent
+ *		when present, else route/controller/action/framework) into "key" and
+ *		the label (route, else controller#action) into "label" (empty when
+ *		none).  *ignore is set by perfguard='ignore'.  Returns false when the
+ *		comment carries none of the scope tags.
+ */
+bool
+pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
+			   char *label, int labellen, bool *ignore)
+{
+	char		route[PFG_ROUTE_LEN] = "";
+	char		controller[PFG_ROUTE_LEN] = "";
+	char		action[PFG_ROUTE_LEN] = "";
+	char		framework[PFG_ROUTE_LEN] = "";
+	char		trace[64] = "";
+	int			p = 0;
+	bool		any = false;
+
+	*ignore = false;
+	key[0] = '\0';
+	label[0] = '\0';
+
+	while (p < clen)
+	{
+		int			ks,
+					ke,
+					vs,
+					ve;
+		char		k[64];
+		char		v[256];
+
+		while (p < clen && (scanner_isspace(comment[p]) || comment[p] == ','))
+			p++;
+		ks = p;
+		while (p < clen && comment[p] != '=' && comment[p] != ',')
+			p++;
+		ke = p;
+		if (p >= clen || comment[p] != '=')
+			break;
+		p++;
+		if (p >= clen || comment[p] != '\'')
+			break;
+		p++;
+		vs = p;
+		while (p < clen && comment[p] != '\'')
+			p++;
+		ve = p;
+		if (p >= clen)
+			break;
+		p++;
+
+		url_decode(comment + ks, ke - ks, k, sizeof(k));
+		url_decode(comment + vs, ve - vs, v, sizeof(v));
+
+		if (strcmp(k, "traceparent") == 0)
+		{
+			/* version-traceid-spanid-flags: the trace id names the request */
+			char	   *d1 = strchr(v, '-');
+			char	   *d2 = d1 ? strchr(d1 + 1, '-') : NULL;
+
+			if (d1 && d2)
+				*d2 = '\0';
+			strlcpy(trace, d1 ? d1 + 1 : v, sizeof(trace));
+			any = true;
+		}
+		else if (strcmp(k, "route") == 0)
+		{
+			strlcpy(route, v, sizeof(route));
+			any = true;
+		}
+		else if (strcmp(k, "controller") == 0)
+		{
+			strlcpy(controller, v, sizeof(controller));
+			any = true;
+		}
+		else if (strcmp(k, "action") == 0)
+		{
+			strlcpy(action, v, sizeof(action));
+			any = true;
+		}
+		else if (strcmp(k, "framework") == 0)
+		{
+			strlcpy(framework, v, sizeof(framework));
+			any = true;
+		}
+		else if (strcmp(k, "perfguard") == 0 && strcmp(v, "ignore") == 0)
+			*ignore = true;
+	}
+
+	if (!any)
+		return false;
+
+	if (trace[0])
+		snprintf(key, keylen, "t:%s", trace);
+	else
+		snprintf(key, keylen, "r:%s|c:%s|a:%s|f:%s",
+				 route, controller, action, framework);
+	if (route[0])
+		strlcpy(label, route, labellen);
+	else if (controller[0] || action[0])
+		snprintf(label, labellen, "%s#%s", controller, action);
+	return true;
+}
+
+/*---- normalised text ----*/
+
+typedef struct pfgToken
+{
+	int			tok;
+	int			start;
+} pfgToken;
+
+static bool
+is_const_token(int tok)
+{
+	return tok == SCONST || tok == USCONST || tok == ICONST ||
+		tok == FCONST || tok == BCONST || tok == XCONST;
+}
+
+/*
+ * pfg_normalize_query
+ *		Normalised copy of the statement src[loc, loc+*len): constants become
+ *		$n (numbered after the statement's own parameters), a constant list
+ *		after IN ( or ARRAY[ becomes "$n" and a comment ", ...", the trailing comment is
+ *		dropped.  *len is set to the result's length.  May ERROR (lexer), so
+ *		callers wrap it.
+ */
+char *
+pfg_normalize_query(const char *src, int loc, int *len)
+{
+	char	   *stmt;
+	int			n = *len;
+	core_yyscan_t yyscanner;
+	core_yy_extra_type yyextra;
+	core_YYSTYPE yylval;
+	YYLTYPE		yylloc;
+	pfgToken   *toks;
+	int			ntoks = 0;
+	int			maxtoks = 64;
+	int			maxparam = 0;
+	StringInfoData buf;
+	int			last = 0;
+	int			next_param;
+	int			i;
+
+	pfg_statement_text(src, &loc, &n);
+	n = strip_trailing(src + loc, n);
+	stmt = pnstrdup(src + loc, n);
+
+	toks = palloc(sizeof(pfgToken) * maxtoks);
+	yyscanner = scanner_init(stmt, &yyextra, &ScanKeywords, ScanKeywordTokens);
+	for (;;)
+	{
+		int			tok = core_yylex(&yylval, &yylloc, yyscanner);
+
+		if (tok == 0)
+			break;
+		if (tok == PARAM && yylval.ival > maxparam)
+			maxparam = yylval.ival;
+		if (ntoks == maxtoks)
+		{
+			maxtoks *= 2;
+			toks = repalloc(toks, sizeof(pfgToken) * maxtoks);
+		}
+		toks[ntoks].tok = tok;
+		toks[ntoks].start = yylloc;
+		ntoks++;
+	}
+	scanner_finish(yyscanner);
+
+	initStringInfo(&buf);
+	next_param = maxparam + 1;
+	for (i = 0; i < ntoks; i++)
+	{
+		int			tok = toks[i].tok;
+
+		/* IN ( c, c, ... ) or ARRAY[ c, c, ... ] */
+		if (((tok == '(' && i > 0 && toks[i - 1].tok == IN_P) ||
+			 (tok == '[' && i > 0 && toks[i - 1].tok == ARRAY)) &&
+			i + 1 < ntoks && is_const_token(toks[i + 1].tok))
+		{
+			int			j = i + 1;
+			int			count = 0;
+			char		close = (tok == '(') ? ')' : ']';
+
+			while (j + 1 < ntoks && is_const_token(toks[j].tok) &&
+				   toks[j + 1].tok == ',')
+			{
+				j += 2;
+				count++;
+			}
+			if (j + 1 < ntoks && is_const_token(toks[j].tok) &&
+				toks[j + 1].tok == close && count >= 1)
+			{
+				appendBinaryStringInfo(&buf, stmt + last,
+									   toks[i + 1].start - last);
+				appendStringInfo(&buf, "$%d /*, ... */", next_param++);
+				last = toks[j + 1].start;
+				i = j;
+				continue;
+			}
+		}
+		if (is_const_token(tok))
+		{
+			int			end = (i + 1 < ntoks) ? toks[i + 1].start : n;
+
+			while (end > toks[i].start + 1 && scanner_isspace(stmt[end - 1]))
+				end--;
+			appendBinaryStringInfo(&buf, stmt + last, toks[i].start - last);
+			appendStringInfo(&buf, "$%d", next_param++);
+			last = end;
+		}
+	}
+	appendBinaryStringInfo(&buf, stmt + last, n - last);
+
+	pfree(toks);
+	pfree(stmt);
+	*len = buf.len;
+	return buf.data;
+}
+
+/*
+ * pfg_format_params
+ *		An example parameter set, for perfguard.capture_parameters: the bound
+ *		values (extended protocol) or the constants of the statement text, as
+ *		"$1 = '...', $2 = ...", at most PFG_PARAMS_LEN bytes.  Catalog access
+ *		(output functions): call only where that is allowed, wrapped.
+ */
+char *
+pfg_format_params(const char *src, int loc, int len, ParamListInfo params)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	if (params && params->numParams > 0 && params->paramFetch == NULL)
+	{
+		for (i = 0; i < params->numParams && buf.len < PFG_PARAMS_LEN; i++)
+		{
+			ParamExternData *p = &params->params[i];
+
+			if (i > 0)
+				appendStringInfoString(&buf, ", ");
+			if (p->isnull || !OidIsValid(p->ptype))
+				appendStringInfo(&buf, "$%d = NULL", i + 1);
+			else
+			{
+				Oid			typout;
+				bool		isvarlena;
+				char	   *s;
+
+				getTypeOutputInfo(p->ptype, &typout, &isvarlena);
+				s = OidOutputFunctionCall(typout, p->value);
+				appendStringInfo(&buf, "$%d = %s", i + 1, quote_literal_cstr(s));
+			}
+		}
+	}
+	else if (src)
+	{
+		core_yyscan_t yyscanner;
+		core_yy_extra_type yyextra;
+		core_YYSTYPE yylval;
+		YYLTYPE		yylloc;
+		char	   *stmt;
+		int			n = len;
+		int			k = 1;
+
+		pfg_statement_text(src, &loc, &n);
+		n = strip_trailing(src + loc, n);
+		stmt = pnstrdup(src + loc, n);
+		yyscanner = scanner_init(stmt, &yyextra, &ScanKeywords, ScanKeywordTokens);
+		for (;;)
+		{
+			int			tok = core_yylex(&yylval, &yylloc, yyscanner);
+
+			if (tok == 0 || buf.len >= PFG_PARAMS_LEN)
+				break;
+			if (!is_const_token(tok))
+				continue;
+			if (k > 1)
+				appendStringInfoString(&buf, ", ");
+			if (tok == ICONST)
+				appendStringInfo(&buf, "$%d = %d", k, yylval.ival);
+			else
+				appendStringInfo(&buf, "$%d = %s", k,
+								 quote_literal_cstr(yylval.str));
+			k++;
+		}
+		scanner_finish(yyscanner);
+		pfree(stmt);
+	}
+	if (buf.len >= PFG_PARAMS_LEN)
+	{
+		int			cut = pg_mbcliplen(buf.data, buf.len, PFG_PARAMS_LEN - 4);
+
+		buf.data[cut] = '\0';
+		strcat(buf.data, "...");
+	}
+	return buf.data;
+}

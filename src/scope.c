@@ -1,0 +1,942 @@
+/*-------------------------------------------------------------------------
+ *
+ * scope.c
+ *		Per-backend request scopes and the detectors that live in them:
+ *		N+1 runs, duplicate queries, write loops, queries per request, and the
+ *		guard settings that turn them into errors.
+ *
+ * A scope groups the top-level statements of one request on one backend.
+ * Its boundaries, in order of precedence (see the contract):
+ *	1. explicit: perfguard.begin_request() .. end_request();
+ *	2. sqlcommenter tags: a statement whose tags differ from the scope's
+ *	   starts a new scope; statements without a comment never change it;
+ *	3. an idle gap longer than perfguard.request_gap;
+ *	4. for untagged traffic, the end of an explicit transaction block.
+ * An untagged implicit scope is also cut after PFG_SCOPE_MAX_QUERIES
+ * statements, so a busy connection that never pauses does not grow one
+ * endless request.
+ *
+ * Everything here is backend-local and lock-free.  Per statement the cost is
+ * two probes of small open-addressing tables (fingerprints, and
+ * fingerprint+parameter-hash pairs) whose slots are invalidated in O(1) by a
+ * generation counter when a scope ends.  Shared memory is touched only when
+ * something becomes visible: a finding (flushed at the end of the statement
+ * that changed it) and the scope's request statistics (at its end).
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/scope.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "perfguard.h"
+
+#define PFG_SCOPE_MAX_QUERIES	1000
+#define PFG_MAX_FPS				(1 << 14)
+#define PFG_MAX_PARAMS			(1 << 18)
+#define PFG_COMMENT_LEN			512
+
+/* One fingerprint seen in the current scope. */
+typedef struct scopeFp
+{
+	uint64		queryid;
+	CmdType		cmd;
+	int32		repeats;
+	int32		distinct;
+	int32		max_same;		/* most executions of one parameter set */
+	int32		dup_execs;		/* executions counted as duplicates */
+	double		total_ms;
+	double		first_ms;
+	uint64		parent_queryid;
+	bool		np_fired;
+	bool		dup_fired;
+	bool		wl_fired;
+	bool		dirty;
+	/* what has already been flushed to shared memory */
+	bool		fl_np;
+	bool		fl_dup;
+	bool		fl_wl;
+	int32		fl_np_repeats;
+	int32		fl_wl_repeats;
+	int32		fl_dup_execs;
+	double		fl_np_wasted;
+	double		fl_dup_wasted;
+	double		fl_wl_wasted;
+	char	   *example;		/* example parameters, capture_parameters */
+} scopeFp;
+
+/* Hash slot of the fingerprint index. */
+typedef struct fpSlot
+{
+	uint32		gen;
+	int32		idx;
+	uint64		queryid;
+} fpSlot;
+
+/* Hash slot of the (fingerprint, parameters) set. */
+typedef struct paramSlot
+{
+	uint32		gen;
+	int32		count;
+	uint64		queryid;
+	uint64		paramhash;
+} paramSlot;
+
+typedef struct pfgScope
+{
+	bool		open;
+	bool		explicit_scope;
+	bool		tagged;
+	bool		xact;			/* started by BEGIN (rule 4) */
+	bool		end_after;		/* end when the current statement ends */
+	bool		dirty;
+	bool		any_np;
+	bool		any_dup;
+	bool		any_wl;
+	bool		too_many_done;
+	uint32		gen;			/* generation: invalidates all slots */
+	char		key[PFG_COMMENT_LEN];
+	char		label[PFG_ROUTE_LEN];
+	uint32		route_hash;
+	int64		queries;
+	double		total_ms;
+	TimestampTz last_end;
+	uint64		last_select;
+	uint64		last_multirow;
+	/* fingerprints: dense array + index */
+	scopeFp    *fps;
+	int			nfps;
+	int			fps_alloc;
+	fpSlot	   *fpidx;
+	int			fpidx_size;		/* power of two */
+	/* parameter sets */
+	paramSlot  *params;
+	int			params_size;	/* power of two */
+	int			nparams;
+} pfgScope;
+
+static pfgScope scope;
+static MemoryContext scope_cxt = NULL;
+static bool scope_exit_registered = false;
+
+/* last sqlcommenter comment seen, to make an unchanged one cost a memcmp */
+static char last_comment[PFG_COMMENT_LEN];
+static int	last_comment_len = -1;
+static bool last_comment_tagged = false;
+static char last_comment_key[PFG_COMMENT_LEN];
+static char last_comment_label[PFG_ROUTE_LEN];
+
+static void scope_begin(bool explicit_scope, bool tagged, const char *key,
+						const char *label);
+static void scope_end(void);
+static void scope_flush_findings(void);
+static void scope_atexit(int code, Datum arg);
+static scopeFp *fp_lookup(uint64 queryid, bool *isnew);
+static paramSlot *param_lookup(uint64 queryid, uint64 paramhash, bool *isnew);
+static void capture_example(scopeFp *fp, const char *src, int loc, int len,
+							ParamListInfo params);
+static void scope_guard(int action, int sqlstate, scopeFp *fp,
+						const char *what, const char *src, int loc, int len);
+
+/*
+ * pfg_scope_init
+ *		Backend-local set-up, done lazily at first use.
+ */
+void
+pfg_scope_init(void)
+{
+	if (scope_cxt != NULL)
+		return;
+	scope_cxt = AllocSetContextCreate(TopMemoryContext, "perfguard scope",
+									  ALLOCSET_DEFAULT_SIZES);
+	scope.fps_alloc = 64;
+	scope.fps = MemoryContextAllocZero(scope_cxt, sizeof(scopeFp) * scope.fps_alloc);
+	scope.fpidx_size = 128;
+	scope.fpidx = MemoryContextAllocZero(scope_cxt, sizeof(fpSlot) * scope.fpidx_size);
+	scope.params_size = 512;
+	scope.params = MemoryContextAllocZero(scope_cxt, sizeof(paramSlot) * scope.params_size);
+	scope.gen = 1;
+}
+
+uint32
+pfg_route_hash(const char *route)
+{
+	return hash_bytes((const unsigned char *) route, strlen(route));
+}
+
+/*
+ * scope_begin
+ *		Open a new scope.  The previous one must have been ended.
+ */
+static void
+scope_begin(bool explicit_scope, bool tagged, const char *key,
+			const char *label)
+{
+	pfg_scope_init();
+	if (!scope_exit_registered)
+	{
+		before_shmem_exit(scope_atexit, (Datum) 0);
+		scope_exit_registered = true;
+	}
+	scope.open = true;
+	scope.explicit_scope = explicit_scope;
+	scope.tagged = tagged;
+	scope.xact = false;
+	scope.end_after = false;
+	scope.dirty = false;
+	scope.any_np = scope.any_dup = scope.any_wl = false;
+	scope.too_many_done = false;
+	strlcpy(scope.key, key ? key : "", sizeof(scope.key));
+	if (label && label[0])
+		strlcpy(scope.label, label, sizeof(scope.label));
+	else
+		strlcpy(scope.label, application_name ? application_name : "",
+				sizeof(scope.label));
+	scope.route_hash = pfg_route_hash(scope.label);
+	scope.queries = 0;
+	scope.total_ms = 0;
+	scope.last_select = 0;
+	scope.last_multirow = 0;
+	scope.nfps = 0;
+	scope.nparams = 0;
+	scope.gen++;
+	if (scope.gen == 0)
+	{
+		/* wrapped: really clear the slots once */
+		memset(scope.fpidx, 0, sizeof(fpSlot) * scope.fpidx_size);
+		memset(scope.params, 0, sizeof(paramSlot) * scope.params_size);
+		scope.gen = 1;
+	}
+}
+
+/*
+ * scope_end
+ *		Close the current scope: flush its findings and account the request
+ *		to its route.
+ */
+static void
+scope_end(void)
+{
+	pfgRequestKey rkey;
+	pfgRequestDelta d;
+	int			i;
+
+	if (!scope.open)
+		return;
+	scope_flush_findings();
+	if (scope.queries > 0 && pfg_store_ready())
+	{
+		memset(&rkey, 0, sizeof(rkey));
+		rkey.dbid = MyDatabaseId;
+		rkey.userid = GetUserId();
+		rkey.route_hash = scope.route_hash;
+		d.queries = scope.queries;
+		d.total_ms = scope.total_ms;
+		d.had_n_plus_one = scope.any_np;
+		d.had_duplicate = scope.any_dup;
+		d.had_write_loop = scope.any_wl;
+		pfg_store_record_request(&rkey, scope.label, &d);
+	}
+	for (i = 0; i < scope.nfps; i++)
+	{
+		if (scope.fps[i].example)
+			pfree(scope.fps[i].example);
+	}
+	scope.nfps = 0;
+	scope.open = false;
+	scope.gen++;
+}
+
+static void
+scope_atexit(int code, Datum arg)
+{
+	/* Only on a clean exit, and only while shared memory is attached. */
+	if (code == 0 && scope.open && !proc_exit_inprogress)
+		scope_end();
+	else if (code == 0 && scope.open)
+	{
+		PG_TRY();
+		{
+			scope_end();
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
+}
+
+/*---- hash tables ----*/
+
+static inline uint32
+mix64(uint64 v)
+{
+	v ^= v >> 33;
+	v *= UINT64CONST(0xff51afd7ed558ccd);
+	v ^= v >> 33;
+	return (uint32) v;
+}
+
+static void
+fpidx_rebuild(int newsize)
+{
+	fpSlot	   *n = MemoryContextAllocZero(scope_cxt, sizeof(fpSlot) * newsize);
+	int			i;
+
+	for (i = 0; i < scope.nfps; i++)
+	{
+		uint32		h = mix64(scope.fps[i].queryid) & (newsize - 1);
+
+		while (n[h].gen == scope.gen)
+			h = (h + 1) & (newsize - 1);
+		n[h].gen = scope.gen;
+		n[h].idx = i;
+		n[h].queryid = scope.fps[i].queryid;
+	}
+	pfree(scope.fpidx);
+	scope.fpidx = n;
+	scope.fpidx_size = newsize;
+}
+
+/*
+ * fp_lookup
+ *		Find or add the fingerprint in the current scope.  NULL when the
+ *		scope has reached PFG_MAX_FPS fingerprints.
+ */
+static scopeFp *
+fp_lookup(uint64 queryid, bool *isnew)
+{
+	uint32		mask = scope.fpidx_size - 1;
+	uint32		h = mix64(queryid) & mask;
+	scopeFp    *fp;
+
+	*isnew = false;
+	for (;;)
+	{
+		fpSlot	   *s = &scope.fpidx[h];
+
+		if (s->gen != scope.gen)
+			break;
+		if (s->queryid == queryid)
+			return &scope.fps[s->idx];
+		h = (h + 1) & mask;
+	}
+
+	if (scope.nfps >= PFG_MAX_FPS)
+		return NULL;
+	if (scope.nfps == scope.fps_alloc)
+	{
+		scope.fps_alloc *= 2;
+		scope.fps = repalloc(scope.fps, sizeof(scopeFp) * scope.fps_alloc);
+	}
+	fp = &scope.fps[scope.nfps];
+	memset(fp, 0, sizeof(scopeFp));
+	fp->queryid = queryid;
+	scope.fpidx[h].gen = scope.gen;
+	scope.fpidx[h].idx = scope.nfps;
+	scope.fpidx[h].queryid = queryid;
+	scope.nfps++;
+	if (scope.nfps * 2 > scope.fpidx_size)
+		fpidx_rebuild(scope.fpidx_size * 2);
+	*isnew = true;
+	return fp;
+}
+
+static void
+params_rebuild(int newsize)
+{
+	paramSlot  *n = MemoryContextAllocZero(scope_cxt, sizeof(paramSlot) * newsize);
+	int			i;
+
+	for (i = 0; i < scope.params_size; i++)
+	{
+		paramSlot  *o = &scope.params[i];
+		uint32		h;
+
+		if (o->gen != scope.gen)
+			continue;
+		h = mix64(o->queryid ^ o->paramhash) & (newsize - 1);
+		while (n[h].gen == scope.gen)
+			h = (h + 1) & (newsize - 1);
+		n[h] = *o;
+	}
+	pfree(scope.params);
+	scope.params = n;
+	scope.params_size = newsize;
+}
+
+/*
+ * param_lookup
+ *		Find or add (fingerprint, parameter hash).  NULL when full.
+ */
+static paramSlot *
+param_lookup(uint64 queryid, uint64 paramhash, bool *isnew)
+{
+	uint32		mask = scope.params_size - 1;
+	uint32		h = mix64(queryid ^ paramhash) & mask;
+	paramSlot  *s;
+
+	*isnew = false;
+	for (;;)
+	{
+		s = &scope.params[h];
+		if (s->gen != scope.gen)
+			break;
+		if (s->queryid == queryid && s->paramhash == paramhash)
+			return s;
+		h = (h + 1) & mask;
+	}
+	if (scope.nparams >= PFG_MAX_PARAMS)
+		return NULL;
+	s->gen = scope.gen;
+	s->queryid = queryid;
+	s->paramhash = paramhash;
+	s->count = 0;
+	scope.nparams++;
+	*isnew = true;
+	if (scope.nparams * 2 > scope.params_size)
+	{
+		params_rebuild(scope.params_size * 2);
+		/* find it again in the new table */
+		mask = scope.params_size - 1;
+		h = mix64(queryid ^ paramhash) & mask;
+		while (!(scope.params[h].queryid == queryid &&
+				 scope.params[h].paramhash == paramhash))
+			h = (h + 1) & mask;
+		s = &scope.params[h];
+	}
+	return s;
+}
+
+/*---- scope boundaries ----*/
+
+/*
+ * pfg_scope_statement_start
+ *		Called at the start of every top-level statement: applies the idle gap
+ *		and the sqlcommenter rules, and opens a scope if none is open.
+ */
+void
+pfg_scope_statement_start(const char *src, int loc, int len, bool utility)
+{
+	const char *cstart;
+	int			clen;
+
+	if (scope.open && !scope.explicit_scope && scope.last_end != 0 &&
+		GetCurrentStatementStartTimestamp() - scope.last_end >
+		(TimestampTz) pfg_request_gap * 1000)
+		scope_end();
+
+	if (src != NULL && !(scope.open && scope.explicit_scope) &&
+		pfg_trailing_comment(src, loc, len, &cstart, &clen))
+	{
+		if (clen != last_comment_len || clen >= PFG_COMMENT_LEN ||
+			memcmp(cstart, last_comment, clen) != 0)
+		{
+			bool		ignore;
+
+			last_comment_tagged = pfg_parse_tags(cstart, clen,
+												 last_comment_key,
+												 sizeof(last_comment_key),
+												 last_comment_label,
+												 sizeof(last_comment_label),
+												 &ignore);
+			if (clen < PFG_COMMENT_LEN)
+			{
+				memcpy(last_comment, cstart, clen);
+				last_comment_len = clen;
+			}
+			else
+				last_comment_len = -1;
+		}
+		if (last_comment_tagged &&
+			(!scope.open || !scope.tagged ||
+			 strcmp(scope.key, last_comment_key) != 0))
+		{
+			scope_end();
+			scope_begin(false, true, last_comment_key, last_comment_label);
+		}
+	}
+
+	if (scope.open && !scope.explicit_scope && !scope.tagged &&
+		scope.queries >= PFG_SCOPE_MAX_QUERIES)
+		scope_end();
+
+	if (!scope.open)
+		scope_begin(false, false, NULL, NULL);
+}
+
+/*
+ * pfg_scope_utility
+ *		Rule 4: for untagged traffic outside an explicit scope, BEGIN starts
+ *		a scope and the end of the transaction block ends it.
+ */
+void
+pfg_scope_utility(Node *parsetree)
+{
+	TransactionStmt *ts;
+
+	if (!IsA(parsetree, TransactionStmt))
+		return;
+	if (scope.open && (scope.explicit_scope || scope.tagged))
+		return;
+	ts = (TransactionStmt *) parsetree;
+	switch (ts->kind)
+	{
+		case TRANS_STMT_BEGIN:
+		case TRANS_STMT_START:
+			if (!IsTransactionBlock())
+			{
+				scope_end();
+				scope_begin(false, false, NULL, NULL);
+				scope.xact = true;
+			}
+			break;
+		case TRANS_STMT_COMMIT:
+		case TRANS_STMT_ROLLBACK:
+		case TRANS_STMT_PREPARE:
+			if (scope.open && scope.xact)
+				scope.end_after = true;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * pfg_scope_statement_end
+ *		Called at the end of every top-level statement: remembers the time
+ *		(for the idle gap), flushes findings that changed, and ends the scope
+ *		if the statement ended a transaction block that started it.
+ */
+void
+pfg_scope_statement_end(void)
+{
+	if (!scope.open)
+		return;
+	scope.last_end = GetCurrentTimestamp();
+	if (scope.dirty)
+		scope_flush_findings();
+	if (scope.end_after)
+		scope_end();
+}
+
+/*---- detectors ----*/
+
+/*
+ * pfg_scope_executor_start
+ *		Account one top-level execution in the current scope, run the
+ *		detectors and the guard settings.  Fills "ref" so that the end of the
+ *		execution can add its time.  May ERROR only through a guard setting
+ *		at "error".
+ */
+void
+pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
+						 uint64 paramhash, const char *src, int loc, int len,
+						 ParamListInfo params)
+{
+	scopeFp    *fp;
+	paramSlot  *ps;
+	bool		isnew;
+	bool		newparams;
+	int			np_action = PFG_GUARD_OFF;
+	int			dup_action = PFG_GUARD_OFF;
+
+	ref->gen = 0;
+	ref->fpidx = -1;
+	ref->np_add = 0;
+	ref->dup_add = 0;
+
+	if (!scope.open)
+		return;
+	scope.queries++;
+
+	fp = fp_lookup(queryid, &isnew);
+	if (fp == NULL)
+	{
+		pfg_store_count_dropped_event();
+		return;
+	}
+	if (isnew)
+	{
+		fp->cmd = cmd;
+		if (scope.last_multirow != 0 && scope.last_multirow != queryid)
+			fp->parent_queryid = scope.last_multirow;
+		else if (scope.last_select != queryid)
+			fp->parent_queryid = scope.last_select;
+	}
+	fp->repeats++;
+	ref->gen = scope.gen;
+	ref->fpidx = fp - scope.fps;
+
+	ps = param_lookup(queryid, paramhash, &newparams);
+	if (ps != NULL)
+	{
+		ps->count++;
+		if (newparams)
+			fp->distinct++;
+		if (ps->count > fp->max_same)
+			fp->max_same = ps->count;
+	}
+
+	if (cmd == CMD_SELECT)
+	{
+		/* N+1: enough distinct parameter sets, after a parent in an implicit
+		 * scope (tagged and explicit scopes are trusted). */
+		if (!fp->np_fired && fp->distinct >= pfg_n_plus_one_threshold &&
+			(fp->parent_queryid != 0 || scope.tagged || scope.explicit_scope))
+		{
+			fp->np_fired = true;
+			fp->dirty = true;
+			scope.dirty = true;
+			scope.any_np = true;
+			ref->np_add = fp->repeats;
+			np_action = pfg_on_n_plus_one;
+		}
+		else if (fp->np_fired)
+		{
+			ref->np_add = 1;
+			fp->dirty = true;
+			scope.dirty = true;
+		}
+
+		/* duplicates: one parameter set executed duplicate_threshold times */
+		if (ps != NULL && ps->count >= pfg_duplicate_threshold)
+		{
+			int			add = (ps->count == pfg_duplicate_threshold) ?
+				pfg_duplicate_threshold - 1 : 1;
+
+			fp->dup_execs += add;
+			ref->dup_add = add;
+			fp->dirty = true;
+			scope.dirty = true;
+			scope.any_dup = true;
+			if (!fp->dup_fired)
+			{
+				fp->dup_fired = true;
+				dup_action = pfg_on_duplicate;
+			}
+		}
+	}
+	else if (cmd == CMD_INSERT || cmd == CMD_UPDATE || cmd == CMD_DELETE ||
+			 cmd == CMD_MERGE)
+	{
+		if (fp->repeats >= pfg_write_loop_threshold)
+		{
+			if (!fp->wl_fired)
+				scope.any_wl = true;
+			fp->wl_fired = true;
+			fp->dirty = true;
+			scope.dirty = true;
+		}
+	}
+
+	if ((fp->np_fired || fp->dup_fired || fp->wl_fired) &&
+		pfg_capture_parameters && fp->example == NULL)
+		capture_example(fp, src, loc, len, params);
+
+	if (np_action != PFG_GUARD_OFF)
+		scope_guard(np_action, ERRCODE_PFG_N_PLUS_ONE, fp, "N+1", src, loc, len);
+	if (dup_action != PFG_GUARD_OFF)
+		scope_guard(dup_action, ERRCODE_PFG_DUPLICATE, fp, "duplicate", src, loc, len);
+
+	if (pfg_max_queries_per_request > 0 && !scope.too_many_done &&
+		scope.queries > pfg_max_queries_per_request &&
+		pfg_on_too_many_queries != PFG_GUARD_OFF)
+	{
+		int			elevel = pfg_on_too_many_queries == PFG_GUARD_ERROR ? ERROR :
+			pfg_on_too_many_queries == PFG_GUARD_WARNING ? WARNING : LOG;
+
+		scope.too_many_done = true;
+		ereport(elevel,
+				(errcode(ERRCODE_PFG_TOO_MANY_QUERIES),
+				 errmsg("perfguard: request \"%s\" ran %lld queries, more than perfguard.max_queries_per_request (%d)",
+						scope.label, (long long) scope.queries,
+						pfg_max_queries_per_request),
+				 errhint("Load related rows with joins or prefetching, or raise perfguard.max_queries_per_request.")));
+	}
+}
+
+/*
+ * capture_example
+ *		Keep one example parameter set for a finding (capture_parameters).
+ *		Output functions may fail: such a failure only loses the example.
+ */
+static void
+capture_example(scopeFp *fp, const char *src, int loc, int len,
+				ParamListInfo params)
+{
+	MemoryContext old = MemoryContextSwitchTo(scope_cxt);
+	char	   *volatile example = NULL;
+
+	PG_TRY();
+	{
+		example = pfg_format_params(src, loc, len, params);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(scope_cxt);
+		FlushErrorState();
+		example = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	fp->example = example;
+}
+
+/*
+ * scope_guard
+ *		Apply a guard setting to the statement that crossed a threshold.  The
+ *		message names the repeated statement and the count; the hint gives the
+ *		fix (derived from the foreign keys, which is allowed here: this runs
+ *		once per scope and fingerprint, not per statement).
+ */
+static void
+scope_guard(int action, int sqlstate, scopeFp *fp, const char *what,
+			const char *src, int loc, int len)
+{
+	int			elevel = action == PFG_GUARD_ERROR ? ERROR :
+		action == PFG_GUARD_WARNING ? WARNING : LOG;
+	char	   *volatile text = NULL;
+	char	   *volatile hint = NULL;
+	char	   *volatile parent = NULL;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		int			n = len;
+
+		text = pfg_normalize_query(src, loc, &n);
+		if (sqlstate == ERRCODE_PFG_N_PLUS_ONE)
+		{
+			char	   *t,
+					   *c,
+					   *h;
+
+			parent = pfg_store_get_query(GetUserId(), MyDatabaseId,
+										 fp->parent_queryid, true);
+			pfg_n_plus_one_fix(parent, text, &t, &c, &h);
+			hint = h;
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+
+	if (sqlstate == ERRCODE_PFG_N_PLUS_ONE)
+		ereport(elevel,
+				(errcode(sqlstate),
+				 errmsg("perfguard: N+1 query: the same statement ran %d times with different parameters in request \"%s\"",
+						fp->repeats, scope.label),
+				 errdetail("Statement: %s%s%s", text ? text : "(unavailable)",
+						   parent ? "\nParent: " : "", parent ? parent : ""),
+				 errhint("%s", hint ? hint : "Load the related rows in the parent query (a JOIN, select_related/prefetch_related, includes).")));
+	else
+		ereport(elevel,
+				(errcode(sqlstate),
+				 errmsg("perfguard: duplicate query: the same statement with the same parameters ran %d times in request \"%s\"",
+						fp->max_same, scope.label),
+				 errdetail("Statement: %s", text ? text : "(unavailable)"),
+				 errhint("Run it once and reuse the result (keep it in a variable or cache it), or hoist it out of the loop.")));
+	(void) what;
+}
+
+/*
+ * pfg_scope_executor_end
+ *		Add an execution's time to its fingerprint in the scope (if the scope
+ *		is still the one it started in) and fill the per-statement counters.
+ */
+void
+pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
+					   double ms, int64 rows, pfgExecStats *st)
+{
+	st->n_plus_one_calls = ref->np_add;
+	st->duplicate_calls = ref->dup_add;
+	if (ref->gen == 0 || ref->gen != scope.gen || !scope.open)
+		return;
+	if (ref->fpidx >= 0 && ref->fpidx < scope.nfps)
+	{
+		scopeFp    *fp = &scope.fps[ref->fpidx];
+
+		if (fp->repeats == 1)
+			fp->first_ms = ms;
+		fp->total_ms += ms;
+	}
+	scope.total_ms += ms;
+	if (cmd == CMD_SELECT)
+	{
+		scope.last_select = queryid;
+		if (rows >= 2)
+			scope.last_multirow = queryid;
+	}
+}
+
+/*
+ * scope_flush_findings
+ *		Push what changed since the last flush into shared memory, as deltas.
+ */
+static void
+scope_flush_findings(void)
+{
+	int			i;
+	pfgFindingKey key;
+	Oid			userid;
+
+	if (!scope.dirty || !pfg_store_ready())
+	{
+		scope.dirty = false;
+		return;
+	}
+	userid = GetUserId();
+	for (i = 0; i < scope.nfps; i++)
+	{
+		scopeFp    *fp = &scope.fps[i];
+		pfgFindingDelta d;
+		double		mean;
+
+		if (!fp->dirty)
+			continue;
+		fp->dirty = false;
+		mean = fp->repeats > 0 ? fp->total_ms / fp->repeats : 0;
+
+		memset(&key, 0, sizeof(key));
+		key.dbid = MyDatabaseId;
+		key.userid = userid;
+		key.route_hash = scope.route_hash;
+		key.queryid = fp->queryid;
+
+		if (fp->np_fired)
+		{
+			double		wasted = fp->total_ms - fp->first_ms;
+
+			key.kind = PFG_FIND_NPLUSONE;
+			key.parent_queryid = fp->parent_queryid;
+			memset(&d, 0, sizeof(d));
+			d.new_occurrence = !fp->fl_np;
+			d.repeats = fp->repeats - fp->fl_np_repeats;
+			d.scope_repeats = fp->repeats;
+			d.scope_distinct = fp->distinct;
+			d.scope_max_same = fp->max_same;
+			d.duplicates = 0;
+			d.wasted_ms = wasted - fp->fl_np_wasted;
+			d.cmdtype = fp->cmd;
+			d.example_params = fp->example;
+			pfg_store_record_finding(&key, scope.label, &d);
+			fp->fl_np = true;
+			fp->fl_np_repeats = fp->repeats;
+			fp->fl_np_wasted = wasted;
+		}
+		if (fp->dup_fired)
+		{
+			double		wasted = fp->dup_execs * mean;
+
+			key.kind = PFG_FIND_DUPLICATE;
+			key.parent_queryid = 0;
+			memset(&d, 0, sizeof(d));
+			d.new_occurrence = !fp->fl_dup;
+			d.scope_repeats = fp->repeats;
+			d.scope_distinct = fp->distinct;
+			d.duplicates = fp->dup_execs - fp->fl_dup_execs;
+			d.scope_max_same = fp->max_same;
+			d.wasted_ms = wasted - fp->fl_dup_wasted;
+			d.cmdtype = fp->cmd;
+			d.example_params = fp->example;
+			pfg_store_record_finding(&key, scope.label, &d);
+			fp->fl_dup = true;
+			fp->fl_dup_execs = fp->dup_execs;
+			fp->fl_dup_wasted = wasted;
+		}
+		if (fp->wl_fired)
+		{
+			double		wasted = fp->total_ms - fp->first_ms;
+
+			key.kind = PFG_FIND_WRITELOOP;
+			key.parent_queryid = 0;
+			memset(&d, 0, sizeof(d));
+			d.new_occurrence = !fp->fl_wl;
+			d.repeats = fp->repeats - fp->fl_wl_repeats;
+			d.scope_repeats = fp->repeats;
+			d.scope_distinct = fp->distinct;
+			d.wasted_ms = wasted - fp->fl_wl_wasted;
+			d.cmdtype = fp->cmd;
+			d.example_params = fp->example;
+			pfg_store_record_finding(&key, scope.label, &d);
+			fp->fl_wl = true;
+			fp->fl_wl_repeats = fp->repeats;
+			fp->fl_wl_wasted = wasted;
+		}
+	}
+	scope.dirty = false;
+}
+
+/*
+ * pfg_scope_flush
+ *		Make this backend's open scope visible (called by the views).
+ */
+void
+pfg_scope_flush(void)
+{
+	if (scope.open && scope.dirty)
+		scope_flush_findings();
+}
+
+/*
+ * pfg_scope_begin_explicit
+ *		perfguard.begin_request(label): end whatever scope is open and open an
+ *		explicit one, which only end_request() or the next begin_request()
+ *		ends.
+ */
+void
+pfg_scope_begin_explicit(const char *label)
+{
+	scope_end();
+	scope_begin(true, false, NULL, label);
+}
+
+/*
+ * pfg_scope_end_explicit
+ *		perfguard.end_request(): summary of the scope, then end it.  The
+ *		statement that calls end_request() is not counted.  Returns false when
+ *		no explicit scope is open.
+ */
+bool
+pfg_scope_end_explicit(int64 *queries, double *total_ms, int32 *n_plus_one,
+					   int32 *duplicates, int32 *write_loops)
+{
+	int			i;
+
+	if (!scope.open || !scope.explicit_scope)
+		return false;
+	*queries = scope.queries > 0 ? scope.queries - 1 : 0;
+	*total_ms = scope.total_ms;
+	*n_plus_one = *duplicates = *write_loops = 0;
+	for (i = 0; i < scope.nfps; i++)
+	{
+		if (scope.fps[i].np_fired)
+			(*n_plus_one)++;
+		if (scope.fps[i].dup_fired)
+			(*duplicates)++;
+		if (scope.fps[i].wl_fired)
+			(*write_loops)++;
+	}
+	/* the end_request() statement itself belongs to no request */
+	if (scope.queries > 0)
+		scope.queries--;
+	scope_end();
+	return true;
+}

@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * views.c
+ *		The set-returning functions behind perfguard's views, and the small
+ *		SQL-callable functions (reset, explicit request scopes).  This is the
+ *		only file that builds tuples from the shared tables.
+ *
+ * Privileges: counters are visible to everyone; query text and example
+ * parameters only to superusers, members of pg_read_all_stats and the
+ * statement's own user (as pg_stat_statements does).
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/views.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "perfguard.h"
+
+PG_FUNCTION_INFO_V1(perfguard_statements);
+PG_FUNCTION_INFO_V1(perfguard_findings_raw);
+PG_FUNCTION_INFO_V1(perfguard_requests);
+PG_FUNCTION_INFO_V1(perfguard_info);
+PG_FUNCTION_INFO_V1(perfguard_reset);
+PG_FUNCTION_INFO_V1(perfguard_begin_request);
+PG_FUNCTION_INFO_V1(perfguard_end_request);
+PG_FUNCTION_INFO_V1(perfguard_n_plus_one_fix);
+
+/*
+ * pfg_check_preloaded
+ *		The clear error when shared memory is not there.
+ */
+void
+pfg_check_preloaded(void)
+{
+	if (!pfg_store_ready())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("perfguard must be loaded via shared_preload_libraries"),
+				 errhint("Add perfguard to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static const char *
+cmd_name(CmdType cmd)
+{
+	switch (cmd)
+	{
+		case CMD_SELECT:
+			return "SELECT";
+		case CMD_INSERT:
+			return "INSERT";
+		case CMD_UPDATE:
+			return "UPDATE";
+		case CMD_DELETE:
+			return "DELETE";
+		case CMD_MERGE:
+			return "MERGE";
+		case CMD_UTILITY:
+			return "UTILITY";
+		default:
+			return "OTHER";
+	}
+}
+
+/* Collected copies of entries, built while the partition locks are held. */
+typedef struct pfgCollect
+{
+	char	   *data;
+	Size		entrysize;
+	int			n;
+	int			alloc;
+} pfgCollect;
+
+static void
+collect_cb(const void *entry, void *arg)
+{
+	pfgCollect *c = (pfgCollect *) arg;
+
+	if (c->n == c->alloc)
+	{
+		c->alloc = c->alloc ? c->alloc * 2 : 64;
+		c->data = c->data ? repalloc_huge(c->data, c->entrysize * c->alloc) :
+			palloc(c->entrysize * c->alloc);
+	}
+	memcpy(c->data + c->entrysize * c->n, entry, c->entrysize);
+	c->n++;
+}
+
+static bool
+can_see_all(void)
+{
+	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/*
+ * perfguard_statements
+ *		Rows of perfguard.statements.
+ */
+Datum
+perfguard_statements(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgCollect	c = {NULL, sizeof(pfgStmtEntry), 0, 0};
+	bool		all = can_see_all();
+	Oid			me = GetUserId();
+	int			i;
+
+	pfg_check_preloaded();
+	pfg_scope_flush();
+	InitMaterializedSRF(fcinfo, 0);
+	pfg_store_foreach_statement(collect_cb, &c);
+
+	for (i = 0; i < c.n; i++)
+	{
+		pfgStmtEntry *e = (pfgStmtEntry *) (c.data + c.entrysize * i);
+		pfgCounters *k = &e->counters;
+		Datum		values[21];
+		bool		nulls[21];
+		int			j = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[j++] = ObjectIdGetDatum(e->key.userid);
+		values[j++] = ObjectIdGetDatum(e->key.dbid);
+		values[j++] = Int64GetDatum((int64) e->key.queryid);
+		values[j++] = BoolGetDatum(e->key.toplevel);
+		if ((all || e->key.userid == me) && e->query[0] != '\0')
+			values[j++] = CStringGetTextDatum(e->query);
+		else
+			nulls[j++] = true;
+		values[j++] = CStringGetTextDatum(cmd_name(e->cmdtype));
+		values[j++] = Int64GetDatum(k->calls);
+		values[j++] = Float8GetDatum(k->total_ms);
+		values[j++] = Float8GetDatum(k->mean_ms);
+		values[j++] = Float8GetDatum(k->min_ms);
+		values[j++] = Float8GetDatum(k->max_ms);
+		values[j++] = Float8GetDatum(k->calls > 1 ?
+									 sqrt(k->sum_var_ms / k->calls) : 0.0);
+		values[j++] = Int64GetDatum(k->rows);
+		values[j++] = Int64GetDatum(k->shared_blks_hit);
+		values[j++] = Int64GetDatum(k->shared_blks_read);
+		values[j++] = Int64GetDatum(k->temp_blks_written);
+		values[j++] = Int64GetDatum(k->duplicate_calls);
+		values[j++] = Int64GetDatum(k->n_plus_one_calls);
+		values[j++] = TimestampTzGetDatum(k->first_seen);
+		values[j++] = TimestampTzGetDatum(k->last_seen);
+		Assert(j == 20);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_findings_raw
+ *		Rows of one kind of scope finding (1 = N+1, 2 = duplicate,
+ *		3 = write loop); the views add text and suggestions.
+ */
+Datum
+perfguard_findings_raw(PG_FUNCTION_ARGS)
+{
+	int32		kind = PG_GETARG_INT32(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgCollect	c = {NULL, sizeof(pfgFindingEntry), 0, 0};
+	bool		all = can_see_all();
+	Oid			me = GetUserId();
+	int			i;
+
+	pfg_check_preloaded();
+	pfg_scope_flush();
+	InitMaterializedSRF(fcinfo, 0);
+	pfg_store_foreach_finding(collect_cb, &c);
+
+	for (i = 0; i < c.n; i++)
+	{
+		pfgFindingEntry *e = (pfgFindingEntry *) (c.data + c.entrysize * i);
+		Datum		values[15];
+		bool		nulls[15];
+		int			j = 0;
+
+		if (e->key.kind != kind)
+			continue;
+		memset(nulls, 0, sizeof(nulls));
+		values[j++] = ObjectIdGetDatum(e->key.dbid);
+		values[j++] = ObjectIdGetDatum(e->key.userid);
+		values[j++] = CStringGetTextDatum(e->route);
+		values[j++] = Int64GetDatum((int64) e->key.queryid);
+		if (e->key.parent_queryid != 0)
+			values[j++] = Int64GetDatum((int64) e->key.parent_queryid);
+		else
+			nulls[j++] = true;
+		values[j++] = CStringGetTextDatum(cmd_name(e->cmdtype));
+		values[j++] = Int64GetDatum(e->occurrences);
+		values[j++] = Int64GetDatum(e->total_repeats);
+		values[j++] = Int64GetDatum(e->max_repeats);
+		values[j++] = Int64GetDatum(e->max_distinct);
+		values[j++] = Int64GetDatum(e->total_duplicates);
+		values[j++] = Int64GetDatum(e->max_duplicates);
+		values[j++] = Float8GetDatum(e->wasted_ms);
+		values[j++] = TimestampTzGetDatum(e->last_seen);
+		if ((all || e->key.userid == me) && e->example_params[0] != '\0')
+			values[j++] = CStringGetTextDatum(e->example_params);
+		else
+			nulls[j++] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_requests
+ *		Rows of perfguard.requests.
+ */
+Datum
+perfguard_requests(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgCollect	c = {NULL, sizeof(pfgRequestEntry), 0, 0};
+	int			i;
+
+	pfg_check_preloaded();
+	pfg_scope_flush();
+	InitMaterializedSRF(fcinfo, 0);
+	pfg_store_foreach_request(collect_cb, &c);
+
+	for (i = 0; i < c.n; i++)
+	{
+		pfgRequestEntry *e = (pfgRequestEntry *) (c.data + c.entrysize * i);
+		Datum		values[13];
+		bool		nulls[13];
+		int			j = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[j++] = ObjectIdGetDatum(e->key.dbid);
+		values[j++] = ObjectIdGetDatum(e->key.userid);
+		values[j++] = CStringGetTextDatum(e->route);
+		values[j++] = Int64GetDatum(e->requests);
+		values[j++] = Int64GetDatum(e->queries);
+		values[j++] = Float8GetDatum(e->requests ? (double) e->queries / e->requests : 0);
+		values[j++] = Int64GetDatum(e->max_queries);
+		values[j++] = Float8GetDatum(e->requests ? e->total_ms / e->requests : 0);
+		values[j++] = Float8GetDatum(e->max_ms);
+		values[j++] = Int64GetDatum(e->n_plus_one_requests);
+		values[j++] = Int64GetDatum(e->duplicate_requests);
+		values[j++] = Int64GetDatum(e->write_loop_requests);
+		values[j++] = TimestampTzGetDatum(e->last_seen);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_info
+ *		The single row of perfguard.info.
+ */
+Datum
+perfguard_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[8];
+	bool		nulls[8];
+	TimestampTz stats_reset;
+	int64		entries,
+				max_entries,
+				dropped_entries,
+				dropped_events,
+				findings,
+				requests;
+
+	pfg_check_preloaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pfg_store_info(&stats_reset, &entries, &max_entries, &dropped_entries,
+				   &dropped_events, &findings, &requests);
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = CStringGetTextDatum(PFG_VERSION);
+	values[1] = TimestampTzGetDatum(stats_reset);
+	values[2] = Int64GetDatum(entries);
+	values[3] = Int64GetDatum(max_entries);
+	values[4] = Int64GetDatum(dropped_entries);
+	values[5] = Int64GetDatum(dropped_events);
+	values[6] = Int64GetDatum(findings);
+	values[7] = Int64GetDatum(requests);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * perfguard_reset
+ *		Clear everything.  Not granted to PUBLIC by the extension script.
+ */
+Datum
+perfguard_reset(PG_FUNCTION_ARGS)
+{
+	pfg_check_preloaded();
+	pfg_store_reset();
+	PG_RETURN_VOID();
+}
+
+Datum
+perfguard_begin_request(PG_FUNCTION_ARGS)
+{
+	char	   *label = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	pfg_check_preloaded();
+	if (label && strlen(label) >= PFG_ROUTE_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("request label is too long"),
+				 errdetail("The label has %d bytes; at most %d are allowed.",
+						   (int) strlen(label), PFG_ROUTE_LEN - 1)));
+	pfg_scope_begin_explicit(label);
+	PG_RETURN_VOID();
+}
+
+Datum
+perfguard_end_request(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5];
+	int64		queries;
+	double		total_ms;
+	int32		np,
+				dup,
+				wl;
+
+	pfg_check_preloaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!pfg_scope_end_explicit(&queries, &total_ms, &np, &dup, &wl))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no request scope is open"),
+				 errhint("Call perfguard.begin_request() first.")));
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int64GetDatum(queries);
+	values[1] = Float8GetDatum(total_ms);
+	values[2] = Int32GetDatum(np);
+	values[3] = Int32GetDatum(dup);
+	values[4] = Int32GetDatum(wl);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * perfguard_n_plus_one_fix
+ *		(table_name, column_name, suggestion) for an N+1 child query and its
+ *		parent, derived from the foreign keys of the current database.
+ */
+Datum
+perfguard_n_plus_one_fix(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {true, true, true};
+	char	   *parent = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *query = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *table = NULL,
+			   *column = NULL,
+			   *suggestion = NULL;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pfg_n_plus_one_fix(parent, query, &table, &column, &suggestion);
+	if (table)
+	{
+		values[0] = CStringGetTextDatum(table);
+		nulls[0] = false;
+	}
+	if (column)
+	{
+		values[1] = CStringGetTextDatum(column);
+		nulls[1] = false;
+	}
+	if (suggestion)
+	{
+		values[2] = CStringGetTextDatum(suggestion);
+		nulls[2] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
