@@ -251,6 +251,9 @@ _PG_init(void)
 	 * Install hooks.
 	 */
 	pfg_store_init();
+	/* concern modules with hooks of their own: */
+	/* HOOK-INIT: plan insights */
+	/* HOOK-INIT: index advice */
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = pfg_post_parse_analyze;
 	prev_planner_hook = planner_hook;
@@ -394,6 +397,8 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 									 phash, src, loc, len, queryDesc->params);
 		}
 	}
+
+	/* HOOK-START: plan insights (may set queryDesc->instrument_options) */
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -540,6 +545,7 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 						 queryDesc->sourceText,
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len);
+		/* HOOK-END: plan insights (plan state still alive here) */
 	}
 	else if (f)
 		inflight_remove(f);
