@@ -12,7 +12,8 @@ OBJS = \
 	src/fingerprint.o \
 	src/scope.o \
 	src/detect_nplusone.o \
-	src/views.o
+	src/views.o \
+	src/keyset.o
 
 EXTENSION = perfguard
 DATA = perfguard--1.0.sql
@@ -23,7 +24,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 # pg_regress suites (one file per concern); run by scripts/test.sh with a
 # temporary instance that preloads the library (perfguard.conf).
-REGRESS = store fingerprint
+REGRESS = store fingerprint scopes nplusone guards privileges keyset
 REGRESS_OPTS = --temp-config=$(srcdir)/perfguard.conf --temp-instance=./tmp_check
 ISOLATION =
 ISOLATION_OPTS = --temp-config=$(srcdir)/perfguard.conf

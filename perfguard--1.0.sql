@@ -167,6 +167,56 @@ COMMENT ON VIEW perfguard.requests IS
 -- END index advice
 
 -- BEGIN keyset
+-- keyset pagination (src/keyset.c); pasted into perfguard--1.0.sql by the lead.
+
+CREATE FUNCTION perfguard.keyset_predicate(order_by text, after jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'keyset_predicate'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION perfguard.keyset_predicate(text, jsonb) IS
+'WHERE predicate selecting the rows that sort after the row whose sort values are given (jsonb keyed by column name), for an ORDER BY such as ''created_at DESC, id DESC''';
+
+CREATE FUNCTION perfguard.keyset_predicate(order_by text, after jsonb, rel regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'keyset_predicate'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION perfguard.keyset_predicate(text, jsonb, regclass) IS
+'keyset_predicate checked against a relation: columns must exist, NOT NULL columns need no IS NULL terms (a plain row comparison when all keys share one direction)';
+
+CREATE FUNCTION perfguard.keyset_page(rel regclass, order_by text, page_size int,
+                                      cursor text DEFAULT NULL, filter text DEFAULT NULL)
+RETURNS TABLE("row" jsonb, next_cursor text)
+AS 'MODULE_PATHNAME', 'keyset_page'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION perfguard.keyset_page(regclass, text, int, text, text) IS
+'one page of a relation in keyset order (ORDER BY must be unique), each row as jsonb; the last row of a page that is not the last one carries the cursor of the next page';
+
+CREATE FUNCTION perfguard.keyset_index(rel regclass, order_by text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'keyset_index'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION perfguard.keyset_index(regclass, text) IS
+'the index that serves an ORDER BY on a relation, or the CREATE INDEX CONCURRENTLY statement of one that would';
+
+CREATE FUNCTION perfguard.cursor_encode(jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'cursor_encode'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION perfguard.cursor_encode(jsonb) IS
+'opaque URL-safe cursor (base64url) for a jsonb value, HMAC-SHA256 signed when perfguard.cursor_secret is set';
+
+CREATE FUNCTION perfguard.cursor_decode(text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'cursor_decode'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION perfguard.cursor_decode(text) IS
+'the jsonb value of a cursor from cursor_encode; a malformed, tampered or foreign cursor is an error';
 -- END keyset
 
 ------------------------------------------------------------------------------

@@ -427,12 +427,13 @@ pfg_n_plus_one_fix(const char *parent_query, const char *query,
 					char	   *cm = model_name(get_rel_name(crel), get_rel_name(prel));
 
 					appendStringInfo(&buf,
-									 "aggregate per row: SQL: LEFT JOIN (SELECT %s, count(*) FROM %s GROUP BY %s) ON %s = %s.%s in the parent query. "
+									 "aggregate per row: SQL: LEFT JOIN (SELECT %s, count(*) AS n FROM %s GROUP BY %s) c ON c.%s = %s.%s in the parent query. "
 									 "Django: annotate(%s_count=Count('%s')) on the %s queryset. "
-									 "Rails: %s.left_joins(:%s).group(:id).count, or a counter_cache",
+									 "Rails: %c%s.left_joins(:%s).group(:id).count, or a counter_cache",
 									 qa(crel, catt), qi(crel), qa(crel, catt),
 									 qa(crel, catt), qi(prel), qa(prel, fk->confkey[0]),
-									 cm, cm, pm, pm, plural(cm));
+									 cm, cm, pm, pg_toupper((unsigned char) pm[0]),
+									 pm + 1, plural(cm));
 					break;
 				}
 			}

@@ -211,6 +211,15 @@ literal_end(const char *src, int loc)
 {
 	int			p = loc;
 
+	/* a negative number: the constant's location is its sign */
+	if (src[p] == '-' || src[p] == '+')
+	{
+		p++;
+		while (src[p] == ' ')
+			p++;
+		loc = p;
+	}
+
 	/* a word (prefix letter or type name) may precede a quoted string */
 	while (src[p] && (isalnum((unsigned char) src[p]) || src[p] == '_' ||
 					  src[p] == '.' || src[p] == '&' ||
@@ -668,7 +677,32 @@ pfg_normalize_query(const char *src, int loc, int *len)
 
 	initStringInfo(&buf);
 	next_param = maxparam + 1;
-	for (i = 0; i < ntoks; i++)
+
+	/* "PREPARE name [(types)] AS stmt": keep the statement only */
+	i = 0;
+	if (ntoks > 2 && toks[0].tok == PREPARE)
+	{
+		int			depth = 0;
+
+		for (i = 1; i < ntoks; i++)
+		{
+			if (toks[i].tok == '(')
+				depth++;
+			else if (toks[i].tok == ')')
+				depth--;
+			else if (toks[i].tok == AS && depth == 0)
+				break;
+		}
+		if (i + 1 < ntoks)
+		{
+			i++;
+			last = toks[i].start;
+		}
+		else
+			i = 0;
+	}
+
+	for (; i < ntoks; i++)
 	{
 		int			tok = toks[i].tok;
 
@@ -701,10 +735,19 @@ pfg_normalize_query(const char *src, int loc, int *len)
 		if (is_const_token(tok))
 		{
 			int			end = (i + 1 < ntoks) ? toks[i + 1].start : n;
+			int			start = toks[i].start;
+
+			/* a unary minus belongs to the constant */
+			if (i >= 1 && toks[i - 1].tok == '-' && toks[i - 1].start >= last &&
+				(i < 2 || !(toks[i - 2].tok == IDENT ||
+							is_const_token(toks[i - 2].tok) ||
+							toks[i - 2].tok == ')' || toks[i - 2].tok == ']' ||
+							toks[i - 2].tok == PARAM)))
+				start = toks[i - 1].start;
 
 			while (end > toks[i].start + 1 && scanner_isspace(stmt[end - 1]))
 				end--;
-			appendBinaryStringInfo(&buf, stmt + last, toks[i].start - last);
+			appendBinaryStringInfo(&buf, stmt + last, start - last);
 			appendStringInfo(&buf, "$%d", next_param++);
 			last = end;
 		}

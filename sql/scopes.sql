@@ -1,0 +1,135 @@
+--
+-- scopes: request boundaries by sqlcommenter tags, explicit begin/end,
+-- idle gap and transaction blocks
+--
+CREATE EXTENSION IF NOT EXISTS perfguard;
+CREATE TABLE sc_author (id int PRIMARY KEY, name text);
+CREATE TABLE sc_book (id int PRIMARY KEY, author_id int REFERENCES sc_author(id));
+INSERT INTO sc_author SELECT g, 'a' || g FROM generate_series(1, 10) g;
+INSERT INTO sc_book SELECT g, 1 + g % 10 FROM generate_series(1, 10) g;
+SET application_name = 'scopes-test';
+SELECT perfguard.reset();
+
+-- Tags: two requests to different routes, each with a 3-lookup loop: no
+-- N+1 in either, although 6 lookups ran back to back.  Untagged BEGIN/COMMIT
+-- stay inside the tagged request (as Rails sends them).
+SELECT id, author_id FROM sc_book /*route='%2Fbooks%2F1',traceparent='00-aaaa-0001-01'*/;
+BEGIN;
+SELECT name FROM sc_author WHERE id = 1 /*route='%2Fbooks%2F1',traceparent='00-aaaa-0002-01'*/;
+COMMIT;
+SELECT name FROM sc_author WHERE id = 2 /*route='%2Fbooks%2F1',traceparent='00-aaaa-0003-01'*/;
+SELECT name FROM sc_author WHERE id = 3 /*route='%2Fbooks%2F1',traceparent='00-aaaa-0004-01'*/;
+SELECT id, author_id FROM sc_book /*route='%2Fbooks%2F2',traceparent='00-bbbb-0001-01'*/;
+SELECT name FROM sc_author WHERE id = 4 /*route='%2Fbooks%2F2',traceparent='00-bbbb-0002-01'*/;
+SELECT name FROM sc_author WHERE id = 5 /*route='%2Fbooks%2F2',traceparent='00-bbbb-0003-01'*/;
+SELECT name FROM sc_author WHERE id = 6 /*route='%2Fbooks%2F2',traceparent='00-bbbb-0004-01'*/;
+-- same route, same trace, one request with 6 lookups: an N+1, labelled by
+-- the URL-decoded route, with untagged statements in the middle
+SELECT id, author_id FROM sc_book /*route='%2Fauthors%2F',controller='authors',action='index'*/;
+SELECT name FROM sc_author WHERE id = 1 /*route='%2Fauthors%2F',controller='authors',action='index'*/;
+SELECT name FROM sc_author WHERE id = 2 /*route='%2Fauthors%2F',controller='authors',action='index'*/;
+SELECT name FROM sc_author WHERE id = 3;
+SELECT name FROM sc_author WHERE id = 4 /*route='%2Fauthors%2F',controller='authors',action='index'*/;
+SAVEPOINT s1;
+RELEASE s1;
+SELECT name FROM sc_author WHERE id = 5 /*route='%2Fauthors%2F',controller='authors',action='index'*/;
+-- controller#action labels a request without a route
+SELECT id FROM sc_book /*controller='books',action='show'*/;
+SELECT route, query, total_repeats FROM perfguard.n_plus_one ORDER BY route;
+SELECT route, requests, queries FROM perfguard.requests
+ WHERE route <> 'scopes-test' ORDER BY route;
+
+-- Explicit scopes ignore tags and gaps until end_request().
+SELECT perfguard.reset();
+SELECT perfguard.begin_request('explicit');
+SELECT id, author_id FROM sc_book;
+SELECT name FROM sc_author WHERE id = 1 /*route='%2Fother%2F'*/;
+SELECT name FROM sc_author WHERE id = 2 /*route='%2Fyet-another%2F'*/;
+SET perfguard.request_gap = '10ms';
+\! sleep 0.2
+SELECT name FROM sc_author WHERE id = 3;
+SELECT name FROM sc_author WHERE id = 4;
+SELECT name FROM sc_author WHERE id = 5;
+SELECT queries, n_plus_one FROM perfguard.end_request();
+RESET perfguard.request_gap;
+
+-- Idle gap: the same loop split by a pause longer than request_gap is two
+-- requests, and neither has an N+1.  Untagged scopes are labelled with
+-- application_name.
+SELECT perfguard.reset();
+SET perfguard.request_gap = '100ms';
+\! sleep 0.2
+SELECT id, author_id FROM sc_book;
+SELECT name FROM sc_author WHERE id = 1;
+SELECT name FROM sc_author WHERE id = 2;
+SELECT name FROM sc_author WHERE id = 3;
+\! sleep 0.3
+SELECT id, author_id FROM sc_book;
+SELECT name FROM sc_author WHERE id = 4;
+SELECT name FROM sc_author WHERE id = 5;
+SELECT name FROM sc_author WHERE id = 6;
+\! sleep 0.3
+SELECT count(*) AS n_plus_one FROM perfguard.n_plus_one;
+-- without the pause, the same 6 lookups are one request with an N+1
+SELECT id, author_id FROM sc_book;
+SELECT name FROM sc_author WHERE id = 1;
+SELECT name FROM sc_author WHERE id = 2;
+SELECT name FROM sc_author WHERE id = 3;
+SELECT name FROM sc_author WHERE id = 4;
+SELECT name FROM sc_author WHERE id = 5;
+SELECT name FROM sc_author WHERE id = 6;
+\! sleep 0.3
+SELECT route, total_repeats FROM perfguard.n_plus_one;
+SELECT route, requests >= 3 AS several_requests FROM perfguard.requests;
+RESET perfguard.request_gap;
+
+-- Transactions (untagged traffic): the end of a BEGIN ... COMMIT block ends
+-- the request it started, so two transactions with 3 lookups each are no N+1
+-- even without a pause ...
+SELECT perfguard.reset();
+BEGIN;
+SELECT id, author_id FROM sc_book;
+SELECT name FROM sc_author WHERE id = 1;
+SELECT name FROM sc_author WHERE id = 2;
+SELECT name FROM sc_author WHERE id = 3;
+COMMIT;
+BEGIN;
+SELECT id, author_id FROM sc_book;
+SELECT name FROM sc_author WHERE id = 4;
+SELECT name FROM sc_author WHERE id = 5;
+SELECT name FROM sc_author WHERE id = 6;
+ROLLBACK;
+SELECT count(*) AS n_plus_one FROM perfguard.n_plus_one;
+-- ... while the same 6 lookups in one transaction are
+BEGIN;
+SELECT id, author_id FROM sc_book;
+SELECT name FROM sc_author WHERE id = 1;
+SELECT name FROM sc_author WHERE id = 2;
+SELECT name FROM sc_author WHERE id = 3;
+SELECT name FROM sc_author WHERE id = 4;
+SELECT name FROM sc_author WHERE id = 5;
+SELECT name FROM sc_author WHERE id = 6;
+COMMIT;
+SELECT total_repeats FROM perfguard.n_plus_one;
+
+-- An implicit (untagged, unscoped) loop without a parent query that returned
+-- rows is not reported as an N+1: that is a batch job, not a page.
+SELECT perfguard.reset();
+BEGIN;
+SELECT name FROM sc_author WHERE id = 1;
+SELECT name FROM sc_author WHERE id = 2;
+SELECT name FROM sc_author WHERE id = 3;
+SELECT name FROM sc_author WHERE id = 4;
+SELECT name FROM sc_author WHERE id = 5;
+SELECT name FROM sc_author WHERE id = 6;
+COMMIT;
+SELECT count(*) AS n_plus_one FROM perfguard.n_plus_one;
+
+-- Malformed comments are harmless: no tags, no scope change, no error.
+SELECT 1 AS ok /* route= */;
+SELECT 2 AS ok /*route='%ZZ%2',='x',traceparent=*/;
+SELECT 3 AS ok /*route='unterminated*/;
+SELECT 4 AS ok /**/;
+
+RESET application_name;
+DROP TABLE sc_book, sc_author;
