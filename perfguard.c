@@ -33,6 +33,7 @@
 #include "miscadmin.h"
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
 #include "utils/queryjumble.h"
@@ -90,6 +91,9 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /* Nesting depth of executor/planner/utility calls. */
 static int	nesting_level = 0;
+
+/* Inside a top-level EXECUTE, DECLARE CURSOR, FETCH or CLOSE. */
+static int	client_utility_depth = 0;
 
 /*
  * An execution in flight: started, not yet ended.  Kept in a small array
@@ -360,18 +364,44 @@ inflight_remove(pfgInflight *f)
  *		the guard errors, before anything runs); tracked statements get an
  *		in-flight slot.
  */
+/*
+ * is_client_statement
+ *		Is this execution a statement the client sent?  At nesting level 0 the
+ *		executor also runs queries the client did not send: the foreign-key
+ *		checks of deferred constraints, fired at COMMIT (Django creates every
+ *		foreign key DEFERRABLE INITIALLY DEFERRED), and other commit-time
+ *		triggers.  Those run through SPI with a source text of their own,
+ *		while a client statement's source text is the one being executed
+ *		(debug_query_string: the same pointer for the simple protocol, a copy
+ *		for the extended one), or it runs inside a top-level EXECUTE/cursor
+ *		command.
+ */
+static inline bool
+is_client_statement(QueryDesc *queryDesc)
+{
+	if (nesting_level != 0)
+		return false;
+	if (client_utility_depth > 0)
+		return true;
+	if (queryDesc->sourceText == debug_query_string)
+		return true;
+	return queryDesc->sourceText != NULL && debug_query_string != NULL &&
+		strcmp(queryDesc->sourceText, debug_query_string) == 0;
+}
+
 static void
 pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	bool		track = false;
-	bool		toplevel = (nesting_level == 0);
+	bool		toplevel;
 	pfgScopeRef ref;
 
 	ref.gen = 0;
 	ref.fpidx = -1;
 	ref.np_add = ref.dup_add = 0;
+	toplevel = pfg_enabled && is_client_statement(queryDesc);
 
-	if (pfg_active() && pfg_tracks_level(nesting_level) &&
+	if (pfg_active() && (toplevel || pfg_track == PFG_TRACK_ALL) &&
 		queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
 		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 	{
@@ -597,6 +627,8 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		top = (nesting_level == 0 && pfg_active());
 	bool		nests = utility_nests(parsetree);
+	bool		client = (nesting_level == 0 && !nests &&
+						  !IsA(parsetree, TransactionStmt));
 
 	if (top)
 	{
@@ -611,6 +643,8 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (nests)
 		nesting_level++;
+	if (client)
+		client_utility_depth++;
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
@@ -624,6 +658,8 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		if (nests)
 			nesting_level--;
+		if (client)
+			client_utility_depth--;
 	}
 	PG_END_TRY();
 
@@ -641,6 +677,7 @@ pfg_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		ninflight = 0;
+		client_utility_depth = 0;
 		pending.valid = false;
 	}
 }

@@ -1,7 +1,9 @@
 --
 -- fingerprint: normalisation, IN-list folding, sqlcommenter comments
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS perfguard;
+RESET client_min_messages;
 CREATE TABLE fp_t (id int PRIMARY KEY, v text, n numeric);
 INSERT INTO fp_t SELECT g, 'v' || g, g FROM generate_series(1, 50) g;
 SELECT perfguard.reset();

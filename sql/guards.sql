@@ -2,7 +2,9 @@
 -- guards: on_n_plus_one, on_duplicate, max_queries_per_request
 -- (the database-side assertNumQueries)
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS perfguard;
+RESET client_min_messages;
 CREATE TABLE gd_author (id int PRIMARY KEY, name text);
 CREATE TABLE gd_essay (id int PRIMARY KEY, created_by_id int REFERENCES gd_author(id));
 INSERT INTO gd_author SELECT g, 'a' || g FROM generate_series(1, 10) g;

@@ -1,4 +1,6 @@
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS perfguard;
+RESET client_min_messages;
 -- own schema: no clash with the objects of other suites in the same database
 CREATE SCHEMA keyset_test;
 SET search_path = keyset_test, public;

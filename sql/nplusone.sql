@@ -2,7 +2,9 @@
 -- nplusone: N+1 variants with their fixes, duplicates, write loops,
 -- requests, and the clean versions that must stay silent
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS perfguard;
+RESET client_min_messages;
 CREATE TABLE np_author (id int PRIMARY KEY, name text);
 CREATE TABLE np_publisher (id int PRIMARY KEY, name text);
 CREATE TABLE np_essay (id int PRIMARY KEY, title text, body text,

@@ -3,7 +3,9 @@
 -- user, superusers and pg_read_all_stats; reset() and cursor_secret are
 -- not for PUBLIC
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS perfguard;
+RESET client_min_messages;
 CREATE ROLE pfg_alice LOGIN;
 CREATE ROLE pfg_bob LOGIN;
 CREATE TABLE pv_t (id int PRIMARY KEY, secret text);

@@ -2,7 +2,9 @@
 -- scopes: request boundaries by sqlcommenter tags, explicit begin/end,
 -- idle gap and transaction blocks
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS perfguard;
+RESET client_min_messages;
 CREATE TABLE sc_author (id int PRIMARY KEY, name text);
 CREATE TABLE sc_book (id int PRIMARY KEY, author_id int REFERENCES sc_author(id));
 INSERT INTO sc_author SELECT g, 'a' || g FROM generate_series(1, 10) g;
@@ -130,6 +132,35 @@ SELECT 1 AS ok /* route= */;
 SELECT 2 AS ok /*route='%ZZ%2',='x',traceparent=*/;
 SELECT 3 AS ok /*route='unterminated*/;
 SELECT 4 AS ok /**/;
+
+-- A tagged begin_request() opens no request of its own (middlewares tag
+-- every statement, this one included).
+SELECT perfguard.reset();
+SELECT perfguard.begin_request('/tagged/') /*route='%2Ftagged%2F'*/;
+SELECT id, author_id FROM sc_book /*route='%2Ftagged%2F'*/;
+SELECT name FROM sc_author WHERE id = 1 /*route='%2Ftagged%2F'*/;
+SELECT queries FROM perfguard.end_request() /*route='%2Ftagged%2F'*/;
+SELECT route, requests, queries FROM perfguard.requests WHERE route = '/tagged/';
+
+-- Queries the client did not send are not statements of the request: the
+-- checks of DEFERRABLE INITIALLY DEFERRED foreign keys (Django's default)
+-- run at COMMIT through SPI, and must not count as duplicates.
+CREATE TABLE sc_deferred (id int PRIMARY KEY,
+    author_id int REFERENCES sc_author(id) DEFERRABLE INITIALLY DEFERRED);
+SELECT perfguard.reset();
+SELECT perfguard.begin_request('/bulk/');
+BEGIN;
+INSERT INTO sc_deferred SELECT g, 1 FROM generate_series(1, 10) g;
+COMMIT;
+INSERT INTO sc_deferred VALUES (11, 2), (12, 2), (13, 2);
+SELECT queries, duplicates, write_loops FROM perfguard.end_request();
+SELECT count(*) AS ri_checks_as_statements FROM perfguard.statements
+ WHERE query LIKE '%FOR KEY SHARE%';
+SET perfguard.track = 'all';
+INSERT INTO sc_deferred VALUES (14, 3);
+RESET perfguard.track;
+SELECT toplevel, calls FROM perfguard.statements WHERE query LIKE '%FOR KEY SHARE%';
+DROP TABLE sc_deferred;
 
 RESET application_name;
 DROP TABLE sc_book, sc_author;

@@ -1,7 +1,9 @@
 --
 -- store: counters, reset, enabled, track = top | all, PREPARE/EXECUTE, info
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS perfguard;
+RESET client_min_messages;
 CREATE TABLE st_t (id int PRIMARY KEY, v text);
 INSERT INTO st_t SELECT g, 'v' || g FROM generate_series(1, 100) g;
 SELECT perfguard.reset();

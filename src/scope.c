@@ -107,6 +107,7 @@ typedef struct pfgScope
 	bool		any_wl;
 	bool		too_many_done;
 	uint32		gen;			/* generation: invalidates all slots */
+	uint64		first_exec;		/* exec_seq of its first execution */
 	char		key[PFG_COMMENT_LEN];
 	char		label[PFG_ROUTE_LEN];
 	uint32		route_hash;
@@ -128,6 +129,7 @@ typedef struct pfgScope
 } pfgScope;
 
 static pfgScope scope;
+static uint64 exec_seq = 0;		/* top-level executions seen */
 static MemoryContext scope_cxt = NULL;
 static bool scope_exit_registered = false;
 
@@ -559,8 +561,11 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	ref->np_add = 0;
 	ref->dup_add = 0;
 
+	exec_seq++;
 	if (!scope.open)
 		return;
+	if (scope.queries == 0)
+		scope.first_exec = exec_seq;
 	scope.queries++;
 
 	fp = fp_lookup(queryid, &isnew);
@@ -904,6 +909,18 @@ pfg_scope_flush(void)
 void
 pfg_scope_begin_explicit(const char *label)
 {
+	/*
+	 * The statement that calls begin_request() belongs to no request: when
+	 * it opened a scope of its own (a sqlcommenter tag on it, or an idle gap
+	 * before it), drop that scope instead of counting a one-statement request.
+	 */
+	if (scope.open && scope.queries == 1 && scope.first_exec == exec_seq &&
+		!scope.dirty && !scope.explicit_scope)
+	{
+		scope.open = false;
+		scope.nfps = 0;
+		scope.gen++;
+	}
 	scope_end();
 	scope_begin(true, false, NULL, label);
 }
