@@ -1,0 +1,43 @@
+"""Models of the example: the shapes that produce the classic ORM traps."""
+from django.db import models
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=100)
+
+    def __str__(self):
+        return self.name
+
+
+class Publisher(models.Model):
+    name = models.CharField(max_length=100)
+
+    def __str__(self):
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Essay(models.Model):
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    created_by = models.ForeignKey(Author, on_delete=models.CASCADE, related_name='essays')
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name='essays')
+    tags = models.ManyToManyField(Tag, related_name='essays', blank=True)
+
+    def __str__(self):
+        return self.title
+
+
+class Scene(models.Model):
+    essay = models.ForeignKey(Essay, on_delete=models.CASCADE, related_name='scenes')
+    title = models.CharField(max_length=200)
+    estimated_seconds = models.IntegerField(default=0)
+
+    def __str__(self):
+        return self.title
