@@ -13,7 +13,9 @@ OBJS = \
 	src/scope.o \
 	src/detect_nplusone.o \
 	src/views.o \
-	src/keyset.o
+	src/plan_insights.o \
+	src/keyset.o \
+	src/index_advice.o
 
 EXTENSION = perfguard
 DATA = perfguard--1.0.sql
@@ -24,7 +26,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 # pg_regress suites (one file per concern); run by scripts/test.sh with a
 # temporary instance that preloads the library (perfguard.conf).
-REGRESS = store fingerprint scopes nplusone guards privileges keyset
+REGRESS = store fingerprint scopes nplusone guards privileges plan_insights index_advice index_advice_hypopg keyset
 REGRESS_OPTS = --temp-config=$(srcdir)/perfguard.conf --temp-instance=./tmp_check
 ISOLATION =
 ISOLATION_OPTS = --temp-config=$(srcdir)/perfguard.conf
@@ -33,3 +35,6 @@ TAP_TESTS = 1
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: every object depends on the shared header.
+$(OBJS): src/perfguard.h

@@ -16,7 +16,9 @@ CREATE FUNCTION perfguard._statements(
     OUT shared_blks_hit bigint, OUT shared_blks_read bigint,
     OUT temp_blks_written bigint, OUT duplicate_calls bigint,
     OUT n_plus_one_calls bigint,
-    OUT first_seen timestamptz, OUT last_seen timestamptz)
+    OUT first_seen timestamptz, OUT last_seen timestamptz,
+    OUT p50_ms double precision, OUT p95_ms double precision,
+    OUT p99_ms double precision)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'perfguard_statements'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
@@ -25,10 +27,34 @@ CREATE VIEW perfguard.statements AS
   SELECT userid, dbid, queryid, toplevel, query, calls, total_ms, mean_ms,
          min_ms, max_ms, stddev_ms, rows, shared_blks_hit, shared_blks_read,
          temp_blks_written, duplicate_calls, n_plus_one_calls, first_seen,
-         last_seen, command
+         last_seen, command, p50_ms, p95_ms, p99_ms
     FROM perfguard._statements();
 COMMENT ON VIEW perfguard.statements IS
   'Per fingerprint (user, database, query id, top level) counters; query text only for superusers, pg_read_all_stats and the statement''s own user';
+
+CREATE FUNCTION perfguard._statements_history(
+    OUT userid oid, OUT dbid oid, OUT queryid bigint, OUT toplevel boolean,
+    OUT window_start timestamptz, OUT calls bigint,
+    OUT total_ms double precision, OUT mean_ms double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_statements_history'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW perfguard.statements_history AS
+  SELECT h.userid, h.dbid, h.queryid, h.toplevel, h.window_start,
+         h.window_start + current_setting('perfguard.window')::interval AS window_end,
+         h.calls, h.total_ms, h.mean_ms
+    FROM perfguard._statements_history() h;
+COMMENT ON VIEW perfguard.statements_history IS
+  'Calls and time per statement in each of the last 60 windows of perfguard.window: when did a query get slow?';
+
+CREATE FUNCTION perfguard._errors(
+    OUT userid oid, OUT dbid oid, OUT queryid bigint, OUT sqlstate text,
+    OUT message text, OUT count bigint, OUT first_seen timestamptz,
+    OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_errors'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE FUNCTION perfguard._info(
     OUT version text, OUT stats_reset timestamptz, OUT entries bigint,
@@ -110,6 +136,15 @@ CREATE VIEW perfguard.n_plus_one AS
 COMMENT ON VIEW perfguard.n_plus_one IS
   'N+1 suspects: a SELECT repeated with different parameters in one request, with its parent and the fix';
 
+CREATE VIEW perfguard.errors AS
+  SELECT e.userid, e.dbid, e.queryid, t.query, e.sqlstate, e.message, e.count,
+         e.first_seen, e.last_seen
+    FROM perfguard._errors() e
+    LEFT JOIN perfguard._texts t
+           ON t.userid = e.userid AND t.dbid = e.dbid AND t.queryid = e.queryid;
+COMMENT ON VIEW perfguard.errors IS
+  'Statements that failed, per fingerprint and SQLSTATE, with the message of the last one';
+
 CREATE VIEW perfguard.duplicates AS
   SELECT f.dbid, f.userid, f.route, f.queryid, c.query, f.occurrences,
          f.total_duplicates, f.max_duplicates, f.wasted_ms, f.last_seen,
@@ -161,9 +196,281 @@ COMMENT ON VIEW perfguard.requests IS
   'Per route: requests, queries per request (is it bounded?), time, and how many requests had findings';
 
 -- BEGIN plan insights
+------------------------------------------------------------------------------
+-- Plan insights: slow-query plan samples, plan findings, deep OFFSET
+-- pagination, unbounded results (src/plan_insights.c, docs/plan_insights.md)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION perfguard._slow_queries(
+    OUT userid oid, OUT dbid oid, OUT queryid bigint, OUT toplevel boolean,
+    OUT slow_calls bigint, OUT slow_total_ms double precision,
+    OUT slow_max_ms double precision, OUT samples bigint, OUT plan text,
+    OUT plan_ms double precision, OUT plan_analyzed boolean,
+    OUT sampling boolean, OUT first_seen timestamptz,
+    OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_slow_queries'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION perfguard._plan_findings(
+    OUT userid oid, OUT dbid oid, OUT queryid bigint, OUT toplevel boolean,
+    OUT finding text, OUT node text, OUT relation text, OUT detail text,
+    OUT suggestion text, OUT occurrences bigint,
+    OUT total_ms double precision, OUT value_sum bigint,
+    OUT value_max bigint, OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_plan_findings'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION perfguard._offsets(
+    OUT userid oid, OUT dbid oid, OUT queryid bigint, OUT toplevel boolean,
+    OUT calls bigint, OUT total_ms double precision, OUT max_offset bigint,
+    OUT sum_offset bigint, OUT rows_returned bigint,
+    OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_offsets'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION perfguard._keyset_suggestion(query text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'perfguard_keyset_suggestion'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION perfguard._keyset_suggestion(text) IS
+  'The keyset predicate that replaces OFFSET, built from the ORDER BY of a (normalized) query';
+
+CREATE VIEW perfguard.offset_pagination AS
+  SELECT o.queryid, st.query, o.calls, o.max_offset,
+         o.sum_offset::double precision / nullif(o.calls, 0) AS mean_offset,
+         o.sum_offset AS rows_discarded,
+         perfguard._keyset_suggestion(st.query) AS suggestion,
+         o.userid, o.dbid, o.toplevel, o.total_ms, o.rows_returned,
+         o.last_seen
+    FROM perfguard._offsets() o
+    LEFT JOIN perfguard._statements() st
+           ON st.userid = o.userid AND st.dbid = o.dbid
+          AND st.queryid = o.queryid AND st.toplevel = o.toplevel;
+COMMENT ON VIEW perfguard.offset_pagination IS
+  'Statements paginated with OFFSET >= perfguard.offset_threshold, and the keyset predicate to use instead';
+
+CREATE VIEW perfguard.plan_findings AS
+  SELECT f.queryid, st.query, f.finding, f.node, f.relation, f.detail,
+         f.suggestion, f.occurrences, f.last_seen,
+         f.userid, f.dbid, f.toplevel, f.total_ms, f.value_sum, f.value_max
+    FROM perfguard._plan_findings() f
+    LEFT JOIN perfguard._statements() st
+           ON st.userid = f.userid AND st.dbid = f.dbid
+          AND st.queryid = f.queryid AND st.toplevel = f.toplevel
+  UNION ALL
+  SELECT o.queryid, o.query, 'offset_scan', 'Limit', NULL::text,
+         format('OFFSET up to %s (mean %s): every page reads and throws away the rows before it (%s rows so far)',
+                o.max_offset, round(o.mean_offset), o.rows_discarded),
+         o.suggestion, o.calls, o.last_seen,
+         o.userid, o.dbid, o.toplevel, o.total_ms, o.rows_discarded,
+         o.max_offset
+    FROM perfguard.offset_pagination o;
+COMMENT ON VIEW perfguard.plan_findings IS
+  'Problems found in executed plans: big filtered Seq Scans, nested loops over many rows, sorts and hash joins that spill, misestimates, deep OFFSETs, unbounded results';
+
+CREATE VIEW perfguard.slow_queries AS
+  SELECT s.queryid, st.query,
+         coalesce(st.calls, s.slow_calls) AS calls, s.slow_calls,
+         coalesce(st.mean_ms, s.slow_total_ms / nullif(s.slow_calls, 0)) AS mean_ms,
+         greatest(st.max_ms, s.slow_max_ms) AS max_ms,
+         s.plan,
+         ARRAY(SELECT DISTINCT p.finding FROM perfguard.plan_findings p
+                WHERE p.userid = s.userid AND p.dbid = s.dbid
+                  AND p.queryid = s.queryid
+                ORDER BY 1) AS findings,
+         s.last_seen,
+         s.userid, s.dbid, s.toplevel, s.slow_total_ms, s.samples,
+         s.plan_analyzed, s.plan_ms, s.sampling, s.first_seen
+    FROM perfguard._slow_queries() s
+    LEFT JOIN perfguard._statements() st
+           ON st.userid = s.userid AND st.dbid = s.dbid
+          AND st.queryid = s.queryid AND st.toplevel = s.toplevel;
+COMMENT ON VIEW perfguard.slow_queries IS
+  'Statements slower than perfguard.slow_query_ms, with the EXPLAIN text of their slowest sampled execution (actual rows once sampled)';
 -- END plan insights
 
 -- BEGIN index advice
+------------------------------------------------------------------------------
+-- Index advice: missing indexes proven with hypothetical indexes (C), and
+-- unused / duplicate / redundant indexes and foreign keys without an index
+-- (catalog checks in SQL).  See docs/index_advice.md.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION perfguard._index_advice_missing(
+    OUT kind text, OUT schema_name text, OUT table_name text,
+    OUT index_name text, OUT columns text[], OUT ddl text, OUT reason text,
+    OUT queryids bigint[], OUT calls bigint,
+    OUT est_cost_before double precision, OUT est_cost_after double precision,
+    OUT est_improvement double precision, OUT index_bytes bigint,
+    OUT impact_ms double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_index_advice_missing'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+-- The indexes of the current database's user tables, with 1-based arrays.
+CREATE VIEW perfguard._index_catalog AS
+  SELECT i.indexrelid, i.indrelid, n.nspname::text AS schema_name,
+         t.relname::text AS table_name, c.relname::text AS index_name, c.relam,
+         i.indisunique, i.indisprimary, i.indisvalid, i.indnatts,
+         i.indnkeyatts AS nkeys,
+         (string_to_array(i.indkey::text, ' ')::int2[])[1:i.indnkeyatts] AS keys,
+         i.indkey::text AS allkeys,
+         string_to_array(i.indclass::text, ' ')::oid[] AS classes,
+         string_to_array(i.indcollation::text, ' ')::oid[] AS colls,
+         string_to_array(i.indoption::text, ' ')::int2[] AS opts,
+         pg_get_expr(i.indexprs, i.indrelid) AS exprs,
+         pg_get_expr(i.indpred, i.indrelid) AS pred,
+         EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+           AS backs_constraint,
+         ARRAY(SELECT pg_get_indexdef(i.indexrelid, g, true)
+                 FROM generate_series(1, i.indnkeyatts) g ORDER BY g) AS columns
+    FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_class t ON t.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = t.relnamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+     AND n.nspname !~ '^pg_(toast|temp_)';
+
+CREATE VIEW perfguard._index_advice_catalog AS
+  -- never scanned, on a table that is read
+  SELECT 'unused'::text AS kind, x.schema_name, x.table_name, x.index_name,
+         x.columns,
+         format('DROP INDEX CONCURRENTLY %I.%I', x.schema_name, x.index_name) AS ddl,
+         format('no scan used this index since statistics were last reset, while %I was read %s times (%s sequential, %s index scans); it costs %s and slows every write',
+                x.table_name, st.seq_scan + coalesce(st.idx_scan, 0), st.seq_scan,
+                coalesce(st.idx_scan, 0),
+                pg_size_pretty(pg_relation_size(x.indexrelid))) AS reason,
+         pg_relation_size(x.indexrelid) AS index_bytes
+    FROM perfguard._index_catalog x
+    JOIN pg_stat_user_indexes s ON s.indexrelid = x.indexrelid
+    JOIN pg_stat_user_tables st ON st.relid = x.indrelid
+   WHERE s.idx_scan = 0
+     AND st.seq_scan + coalesce(st.idx_scan, 0) > 0
+     AND x.indisvalid AND NOT x.indisunique AND NOT x.indisprimary
+     AND NOT x.backs_constraint
+  UNION ALL
+  -- same definition as another index of the table, which is kept
+  SELECT * FROM (
+    SELECT DISTINCT ON (d.indexrelid)
+           'duplicate'::text, d.schema_name, d.table_name, d.index_name,
+           d.columns,
+           format('DROP INDEX CONCURRENTLY %I.%I', d.schema_name, d.index_name),
+           format('same columns, operator classes, collations, predicate and access method as %I%s; keep that one',
+                  k.index_name,
+                  CASE WHEN k.indisprimary THEN ' (the primary key)'
+                       WHEN k.backs_constraint THEN ' (backs a constraint)'
+                       WHEN k.indisunique THEN ' (unique)' ELSE '' END),
+           pg_relation_size(d.indexrelid)
+      FROM perfguard._index_catalog d
+      JOIN perfguard._index_catalog k
+        ON k.indrelid = d.indrelid AND k.indexrelid <> d.indexrelid
+       AND k.relam = d.relam AND k.allkeys = d.allkeys
+       AND k.nkeys = d.nkeys AND k.classes = d.classes
+       AND k.colls = d.colls AND k.opts = d.opts
+       AND k.exprs IS NOT DISTINCT FROM d.exprs
+       AND k.pred IS NOT DISTINCT FROM d.pred
+       AND k.indisvalid
+     WHERE d.indisvalid AND NOT d.indisprimary AND NOT d.backs_constraint
+       AND (k.indisprimary, k.backs_constraint, k.indisunique, d.index_name)
+           > (d.indisprimary, d.backs_constraint, d.indisunique, k.index_name)
+     ORDER BY d.indexrelid, k.indisprimary DESC, k.backs_constraint DESC,
+              k.indisunique DESC, k.index_name) dup
+  UNION ALL
+  -- a non-unique btree whose key is a leading prefix of another btree's
+  SELECT * FROM (
+    SELECT DISTINCT ON (r.indexrelid)
+           'redundant'::text, r.schema_name, r.table_name, r.index_name,
+           r.columns,
+           format('DROP INDEX CONCURRENTLY %I.%I', r.schema_name, r.index_name),
+           format('its key (%s) is a leading prefix of %I (%s), which serves the same lookups and orderings',
+                  array_to_string(r.columns, ', '), o.index_name,
+                  array_to_string(o.columns, ', ')),
+           pg_relation_size(r.indexrelid)
+      FROM perfguard._index_catalog r
+      JOIN perfguard._index_catalog o
+        ON o.indrelid = r.indrelid AND o.indexrelid <> r.indexrelid
+       AND o.relam = r.relam AND o.nkeys > r.nkeys
+       AND o.keys[1:r.nkeys] = r.keys
+       AND o.classes[1:r.nkeys] = r.classes
+       AND o.colls[1:r.nkeys] = r.colls
+       AND o.opts[1:r.nkeys] = r.opts
+       AND o.exprs IS NULL
+       AND o.pred IS NOT DISTINCT FROM r.pred
+       AND o.indisvalid
+     WHERE r.relam = (SELECT oid FROM pg_am WHERE amname = 'btree')
+       AND r.indisvalid AND NOT r.indisunique AND NOT r.indisprimary
+       AND NOT r.backs_constraint AND r.exprs IS NULL
+       AND r.indnatts = r.nkeys
+     ORDER BY r.indexrelid, o.nkeys, o.index_name) red
+  UNION ALL
+  -- foreign keys whose columns do not lead any index of the table
+  SELECT 'fk_without_index'::text, n.nspname::text, t.relname::text, NULL::text,
+         ARRAY(SELECT a.attname::text
+                 FROM unnest(con.conkey) WITH ORDINALITY u(att, ord)
+                 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = u.att
+                ORDER BY u.ord),
+         format('CREATE INDEX CONCURRENTLY ON %I.%I (%s)', n.nspname, t.relname,
+                (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.ord)
+                   FROM unnest(con.conkey) WITH ORDINALITY u(att, ord)
+                   JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = u.att)),
+         format('foreign key %I references %s: without an index on these columns, joins from %s and every DELETE or key UPDATE on %s scan %I',
+                con.conname, con.confrelid::regclass, con.confrelid::regclass,
+                con.confrelid::regclass, t.relname),
+         NULL::bigint
+    FROM pg_constraint con
+    JOIN pg_class t ON t.oid = con.conrelid
+    JOIN pg_namespace n ON n.oid = t.relnamespace
+   WHERE con.contype = 'f' AND con.conparentid = 0
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+     AND n.nspname !~ '^pg_(toast|temp_)'
+     AND NOT EXISTS (
+           SELECT 1 FROM perfguard._index_catalog x
+            WHERE x.indrelid = con.conrelid AND x.indisvalid AND x.pred IS NULL
+              AND x.relam IN (SELECT oid FROM pg_am WHERE amname IN ('btree', 'hash'))
+              AND x.nkeys >= cardinality(con.conkey)
+              AND x.keys[1:cardinality(con.conkey)] @> con.conkey
+              AND x.keys[1:cardinality(con.conkey)] <@ con.conkey);
+
+CREATE VIEW perfguard.index_advice AS
+  SELECT kind, schema_name, table_name, index_name, columns, ddl, reason,
+         queryids, calls, est_cost_before, est_cost_after, est_improvement,
+         index_bytes, impact_ms
+    FROM (
+      SELECT m.kind, m.schema_name, m.table_name, m.index_name,
+             m.columns, m.ddl, m.reason, m.queryids, m.calls,
+             m.est_cost_before, m.est_cost_after, m.est_improvement,
+             m.index_bytes, m.impact_ms, 1 AS korder, m.ord
+        FROM perfguard._index_advice_missing() WITH ORDINALITY
+             AS m(kind, schema_name, table_name, index_name, columns, ddl,
+                  reason, queryids, calls, est_cost_before, est_cost_after,
+                  est_improvement, index_bytes, impact_ms, ord)
+      UNION ALL
+      SELECT c.kind, c.schema_name, c.table_name, c.index_name, c.columns,
+             c.ddl, c.reason, NULL::bigint[], NULL::bigint,
+             NULL::float8, NULL::float8, NULL::float8, c.index_bytes,
+             NULL::float8,
+             CASE c.kind WHEN 'fk_without_index' THEN 2 WHEN 'duplicate' THEN 3
+                         WHEN 'redundant' THEN 4 ELSE 5 END,
+             0
+        FROM perfguard._index_advice_catalog c
+    ) a
+   ORDER BY korder, ord, index_bytes DESC NULLS LAST, schema_name, table_name,
+            index_name;
+COMMENT ON VIEW perfguard.index_advice IS
+  'Index advice: missing indexes proven with hypothetical indexes, unused, duplicate and redundant indexes, foreign keys without an index';
+
+CREATE FUNCTION perfguard.advise(query text,
+    OUT kind text, OUT relation text, OUT detail text, OUT ddl text,
+    OUT est_cost_before double precision, OUT est_cost_after double precision,
+    OUT est_improvement double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_advise'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION perfguard.advise(text) IS
+  'Plan findings and index candidates (proven as hypothetical indexes) for one statement, without running it';
 -- END index advice
 
 -- BEGIN keyset
@@ -247,6 +554,72 @@ CREATE VIEW perfguard.findings AS
            format('%s ran %s times row by row in one request', w.command, w.max_repeats),
            w.suggestion, w.wasted_ms, w.last_seen
       FROM perfguard.write_loops w
+    UNION ALL
+    -- BEGIN plan insights findings
+    SELECT 'slow_query',
+           CASE WHEN s.slow_total_ms >= 60000 THEN 'high'
+                WHEN s.slow_total_ms >= 5000 THEN 'medium' ELSE 'low' END,
+           NULL::text, s.queryid, s.query,
+           format('%s of %s calls slower than perfguard.slow_query_ms (max %s ms)%s',
+                  s.slow_calls, s.calls, round(s.max_ms::numeric, 1),
+                  CASE WHEN cardinality(s.findings) > 0
+                       THEN '; plan findings: ' || array_to_string(s.findings, ', ')
+                       ELSE '' END),
+           'read the sampled plan in perfguard.slow_queries.plan and the fixes in perfguard.plan_findings for this queryid',
+           s.slow_total_ms, s.last_seen
+      FROM perfguard.slow_queries s
+    UNION ALL
+    SELECT p.finding,
+           CASE WHEN p.impact_ms >= 60000 THEN 'high'
+                WHEN p.impact_ms >= 5000 THEN 'medium' ELSE 'low' END,
+           NULL::text, p.queryid, p.query, p.detail, p.suggestion, p.impact_ms,
+           p.last_seen
+      FROM (SELECT p.*,
+                   CASE WHEN p.finding = 'unbounded_result' THEN
+                     -- time spent on the rows beyond one page
+                     p.total_ms * greatest(0.0, 1.0 -
+                       coalesce(current_setting('perfguard.unbounded_rows', true), '1000')::float8
+                       * p.occurrences / nullif(p.value_sum, 0))
+                   ELSE
+                     -- the slow time of the statement, shared by its plan findings
+                     coalesce(s.slow_total_ms, p.total_ms) /
+                       count(*) OVER (PARTITION BY p.userid, p.dbid, p.queryid,
+                                      p.finding = 'unbounded_result')
+                   END AS impact_ms
+              FROM perfguard.plan_findings p
+              LEFT JOIN perfguard._slow_queries() s
+                     ON s.userid = p.userid AND s.dbid = p.dbid
+                    AND s.queryid = p.queryid AND s.toplevel = p.toplevel
+             WHERE p.finding <> 'offset_scan') p
+    UNION ALL
+    SELECT 'offset_pagination',
+           CASE WHEN o.max_offset >= 100000 THEN 'high'
+                WHEN o.max_offset >= 10000 THEN 'medium' ELSE 'low' END,
+           NULL::text, o.queryid, o.query,
+           format('OFFSET up to %s (mean %s) in %s calls: %s rows read and thrown away',
+                  o.max_offset, round(o.mean_offset), o.calls, o.rows_discarded),
+           o.suggestion,
+           -- the share of the time spent on rows that were thrown away
+           o.total_ms * o.rows_discarded / nullif(o.rows_discarded + o.rows_returned, 0),
+           o.last_seen
+      FROM perfguard.offset_pagination o
+    -- END plan insights findings
+    UNION ALL
+    SELECT 'index_' || a.kind,
+           CASE WHEN a.kind = 'missing' AND a.est_improvement >= 0.9 THEN 'high'
+                WHEN a.kind IN ('missing', 'fk_without_index') THEN 'medium'
+                ELSE 'low' END,
+           NULL::text, a.queryids[1],
+           (SELECT t.query FROM perfguard._texts t
+             WHERE t.queryid = a.queryids[1] AND t.query IS NOT NULL
+               AND t.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+             LIMIT 1),
+           format('%s.%s%s: %s', a.schema_name, a.table_name,
+                  CASE WHEN a.index_name IS NOT NULL THEN ' index ' || a.index_name
+                       ELSE ' (' || array_to_string(a.columns, ', ') || ')' END,
+                  a.reason),
+           a.ddl, a.impact_ms, NULL::timestamptz
+      FROM perfguard.index_advice a
   ) f
   ORDER BY impact_ms DESC NULLS LAST;
 COMMENT ON VIEW perfguard.findings IS

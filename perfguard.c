@@ -35,6 +35,8 @@
 #include "parser/analyze.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "storage/ipc.h"
+#include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/queryjumble.h"
 
@@ -60,6 +62,7 @@ int			pfg_max_queries_per_request = 0;
 int			pfg_on_too_many_queries = PFG_GUARD_OFF;
 bool		pfg_capture_parameters = false;
 char	   *pfg_cursor_secret = NULL;
+int			pfg_window = 60000;
 
 static const struct config_enum_entry track_options[] = {
 	{"top", PFG_TRACK_TOP, false},
@@ -86,6 +89,7 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /*---- backend-local state ----*/
 
@@ -151,6 +155,7 @@ static void pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							   ParamListInfo params,
 							   QueryEnvironment *queryEnv,
 							   DestReceiver *dest, QueryCompletion *qc);
+static void pfg_emit_log(ErrorData *edata);
 static void pfg_xact_callback(XactEvent event, void *arg);
 static void pfg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								 SubTransactionId parentSubid, void *arg);
@@ -197,6 +202,10 @@ _PG_init(void)
 							"Idle time between two statements of a session that ends a request scope.",
 							NULL, &pfg_request_gap, 200, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.window",
+							"Length of the time windows of perfguard.statements_history (60 are kept).",
+							NULL, &pfg_window, 60000, 1000, 86400000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("perfguard.slow_query_ms",
 							"Statements slower than this get a plan sample and plan findings.",
 							NULL, &pfg_slow_query_ms, 500, 0, INT_MAX,
@@ -256,8 +265,8 @@ _PG_init(void)
 	 */
 	pfg_store_init();
 	/* concern modules with hooks of their own: */
-	/* HOOK-INIT: plan insights */
-	/* HOOK-INIT: index advice */
+	pfg_plan_insights_init();
+	pfg_index_advice_init();
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = pfg_post_parse_analyze;
 	prev_planner_hook = planner_hook;
@@ -272,6 +281,8 @@ _PG_init(void)
 	ExecutorEnd_hook = pfg_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = pfg_ProcessUtility;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = pfg_emit_log;
 
 	RegisterXactCallback(pfg_xact_callback, NULL);
 	RegisterSubXactCallback(pfg_subxact_callback, NULL);
@@ -428,7 +439,7 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		}
 	}
 
-	/* HOOK-START: plan insights (may set queryDesc->instrument_options) */
+	pfg_plan_executor_start(queryDesc, track);
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -454,6 +465,31 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		f->toplevel = toplevel;
 		f->ref = ref;
 	}
+}
+
+/*
+ * note_failed
+ *		A tracked client statement failed while running: make sure its entry
+ *		has a normalised text, so that perfguard.errors (which counts the
+ *		failure from the log hook) can show what failed even if the statement
+ *		never succeeded.  Called on the error path, which re-throws anyway.
+ */
+static void
+note_failed(QueryDesc *queryDesc)
+{
+	pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+	pfgStmtKey	key;
+
+	if (f == NULL || !f->toplevel || !pfg_store_ready())
+		return;
+	memset(&key, 0, sizeof(key));
+	key.userid = GetUserId();
+	key.dbid = MyDatabaseId;
+	key.queryid = queryDesc->plannedstmt->queryId;
+	key.toplevel = true;
+	pfg_store_ensure_text(&key, queryDesc->operation, queryDesc->sourceText,
+						  queryDesc->plannedstmt->stmt_location,
+						  queryDesc->plannedstmt->stmt_len);
 }
 
 static inline void
@@ -498,11 +534,14 @@ pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 		else
 			standard_ExecutorRun(queryDesc, direction, count, execute_once);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		nesting_level--;
+		note_failed(queryDesc);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	nesting_level--;
 	/* the slot array may have moved while nested statements ran */
 	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 	if (f)
@@ -524,11 +563,14 @@ pfg_ExecutorFinish(QueryDesc *queryDesc)
 		else
 			standard_ExecutorFinish(queryDesc);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		nesting_level--;
+		note_failed(queryDesc);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	nesting_level--;
 	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 	if (f)
 		run_end(f);
@@ -575,7 +617,7 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 						 queryDesc->sourceText,
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len);
-		/* HOOK-END: plan insights (plan state still alive here) */
+		pfg_plan_executor_end(queryDesc, &key, slot.ms, rows);
 	}
 	else if (f)
 		inflight_remove(f);
@@ -665,6 +707,39 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (top)
 		pfg_scope_statement_end();
+}
+
+/*
+ * pfg_emit_log
+ *		Count statements that fail, per fingerprint and SQLSTATE
+ *		(perfguard.errors): pg_stat_statements only sees statements that
+ *		finish.  Runs inside error reporting, in every process: only regular
+ *		backends with a query id record, and the store never waits for a lock
+ *		here.  Errors hidden by log_min_messages are not seen.
+ */
+static void
+pfg_emit_log(ErrorData *edata)
+{
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+
+	if (edata->elevel == ERROR && pfg_enabled && pfg_store_ready() &&
+		MyBackendType == B_BACKEND && !proc_exit_inprogress)
+	{
+		uint64		queryid = pgstat_get_my_query_id();
+
+		if (queryid != 0)
+		{
+			pfgErrorKey key;
+
+			memset(&key, 0, sizeof(key));
+			key.userid = GetUserId();
+			key.dbid = MyDatabaseId;
+			key.queryid = queryid;
+			key.sqlstate = edata->sqlerrcode;
+			pfg_store_record_error(&key, edata->message);
+		}
+	}
 }
 
 /*

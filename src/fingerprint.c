@@ -503,6 +503,22 @@ url_decode(const char *s, int n, char *dst, int dstlen)
 }
 
 /*
+ * copy_clipped
+ *		strlcpy that never cuts a multibyte character in two (labels are
+ *		shown in the views and must stay valid in the server encoding).
+ */
+static void
+copy_clipped(char *dst, const char *src, int dstlen)
+{
+	int			n = strlen(src);
+
+	if (n > dstlen - 1)
+		n = pg_mbcliplen(src, n, dstlen - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/*
  * pfg_parse_tags
  *		Parse sqlcommenter tags "k='v',k2='v2'" (URL-encoded keys and values)
  *		from a comment.  Builds the scope key (the trace id of traceparent
@@ -572,22 +588,22 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 		}
 		else if (strcmp(k, "route") == 0)
 		{
-			strlcpy(route, v, sizeof(route));
+			copy_clipped(route, v, sizeof(route));
 			any = true;
 		}
 		else if (strcmp(k, "controller") == 0)
 		{
-			strlcpy(controller, v, sizeof(controller));
+			copy_clipped(controller, v, sizeof(controller));
 			any = true;
 		}
 		else if (strcmp(k, "action") == 0)
 		{
-			strlcpy(action, v, sizeof(action));
+			copy_clipped(action, v, sizeof(action));
 			any = true;
 		}
 		else if (strcmp(k, "framework") == 0)
 		{
-			strlcpy(framework, v, sizeof(framework));
+			copy_clipped(framework, v, sizeof(framework));
 			any = true;
 		}
 		else if (strcmp(k, "perfguard") == 0 && strcmp(v, "ignore") == 0)
@@ -603,9 +619,14 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 		snprintf(key, keylen, "r:%s|c:%s|a:%s|f:%s",
 				 route, controller, action, framework);
 	if (route[0])
-		strlcpy(label, route, labellen);
+		copy_clipped(label, route, labellen);
 	else if (controller[0] || action[0])
-		snprintf(label, labellen, "%s#%s", controller, action);
+	{
+		char		ca[2 * PFG_ROUTE_LEN + 2];
+
+		snprintf(ca, sizeof(ca), "%s#%s", controller, action);
+		copy_clipped(label, ca, labellen);
+	}
 	return true;
 }
 

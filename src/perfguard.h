@@ -39,6 +39,10 @@
 #define PFG_ROUTE_LEN			64
 /* Length of an example parameter set (perfguard.capture_parameters). */
 #define PFG_PARAMS_LEN			256
+/* Latency histogram: 4 buckets per octave of microseconds, 1 us .. ~33 s. */
+#define PFG_HIST_BUCKETS		100
+/* Time windows kept per statement (perfguard.window long each). */
+#define PFG_WINDOWS				60
 
 /* Values of perfguard.track */
 typedef enum pfgTrackLevel
@@ -88,6 +92,7 @@ extern int	pfg_max_queries_per_request;
 extern int	pfg_on_too_many_queries;
 extern bool pfg_capture_parameters;
 extern char *pfg_cursor_secret;
+extern int	pfg_window;
 
 /*---- statement store ----*/
 
@@ -117,6 +122,13 @@ typedef struct pfgCounters
 	int64		n_plus_one_calls;
 	TimestampTz first_seen;
 	TimestampTz last_seen;
+	uint32		hist[PFG_HIST_BUCKETS]; /* latency histogram */
+	struct
+	{
+		int32		window;		/* window number (time / perfguard.window) */
+		int32		calls;
+		float4		total_ms;
+	}			win[PFG_WINDOWS];	/* ring of recent windows */
 } pfgCounters;
 
 typedef struct pfgStmtEntry
@@ -177,6 +189,14 @@ typedef struct pfgFindingDelta
 	int64		duplicates;		/* added to total_duplicates */
 	int64		scope_max_same; /* candidate for max_duplicates */
 	double		wasted_ms;		/* added to wasted_ms */
+	/*
+	 * The whole scope so far: what a finding entry created after the scope's
+	 * first flush (a reset or an eviction in between) starts from, instead of
+	 * the delta, so that it never shows 0 occurrences or fewer total than
+	 * max repeats.
+	 */
+	int64		scope_total;	/* repeats, or duplicate executions */
+	double		scope_wasted_ms;
 	CmdType		cmdtype;
 	const char *example_params;
 } pfgFindingDelta;
@@ -214,6 +234,26 @@ typedef struct pfgRequestDelta
 	bool		had_write_loop;
 } pfgRequestDelta;
 
+/*---- statements that failed, per SQLSTATE ----*/
+#define PFG_ERRMSG_LEN			256
+
+typedef struct pfgErrorKey
+{
+	Oid			userid;
+	Oid			dbid;
+	uint64		queryid;
+	int32		sqlstate;
+} pfgErrorKey;
+
+typedef struct pfgErrorEntry
+{
+	pfgErrorKey key;			/* must be first */
+	int64		count;
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	char		message[PFG_ERRMSG_LEN];	/* of the last one */
+} pfgErrorEntry;
+
 /* Iteration callback: gets a private copy of an entry. */
 typedef void (*pfg_entry_cb) (const void *entry, void *arg);
 
@@ -224,6 +264,8 @@ extern void pfg_store_check_loaded(void);
 extern void pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 							 const pfgExecStats *st, const char *src,
 							 int loc, int len);
+extern void pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
+								  const char *src, int loc, int len);
 extern void pfg_store_record_finding(const pfgFindingKey *key,
 									 const char *route,
 									 const pfgFindingDelta *d);
@@ -233,6 +275,8 @@ extern void pfg_store_record_request(const pfgRequestKey *key,
 extern void pfg_store_foreach_statement(pfg_entry_cb cb, void *arg);
 extern void pfg_store_foreach_finding(pfg_entry_cb cb, void *arg);
 extern void pfg_store_foreach_request(pfg_entry_cb cb, void *arg);
+extern void pfg_store_record_error(const pfgErrorKey *key, const char *message);
+extern void pfg_store_foreach_error(pfg_entry_cb cb, void *arg);
 extern void pfg_store_reset(void);
 extern void pfg_store_info(TimestampTz *stats_reset, int64 *entries,
 						   int64 *max_entries, int64 *dropped_entries,
@@ -241,6 +285,9 @@ extern void pfg_store_info(TimestampTz *stats_reset, int64 *entries,
 extern void pfg_store_count_dropped_event(void);
 extern char *pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid,
 								 bool toplevel);
+
+extern int	pfg_hist_bucket(double ms);
+extern double pfg_hist_bucket_ms(int bucket);
 
 /* fingerprint.c */
 extern uint64 pfg_fold_inlists(Query *query, const char *src, JumbleState *jstate);
@@ -293,5 +340,17 @@ extern void pfg_n_plus_one_fix(const char *parent_query, const char *query,
 
 /* views.c */
 extern void pfg_check_preloaded(void);
+
+/* index_advice.c */
+extern void pfg_index_advice_init(void);
+
+/* plan_insights.c */
+struct QueryDesc;
+extern void pfg_plan_insights_init(void);
+extern void pfg_plan_executor_start(struct QueryDesc *queryDesc, bool track);
+extern void pfg_plan_executor_end(struct QueryDesc *queryDesc,
+								  const pfgStmtKey *key, double ms,
+								  int64 rows);
+extern void pfg_plan_insights_reset(void);
 
 #endif							/* PERFGUARD_H */

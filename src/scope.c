@@ -839,6 +839,8 @@ scope_flush_findings(void)
 			d.scope_max_same = fp->max_same;
 			d.duplicates = 0;
 			d.wasted_ms = wasted - fp->fl_np_wasted;
+			d.scope_total = fp->repeats;
+			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
 			pfg_store_record_finding(&key, scope.label, &d);
@@ -859,6 +861,8 @@ scope_flush_findings(void)
 			d.duplicates = fp->dup_execs - fp->fl_dup_execs;
 			d.scope_max_same = fp->max_same;
 			d.wasted_ms = wasted - fp->fl_dup_wasted;
+			d.scope_total = fp->dup_execs;
+			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
 			pfg_store_record_finding(&key, scope.label, &d);
@@ -878,6 +882,8 @@ scope_flush_findings(void)
 			d.scope_repeats = fp->repeats;
 			d.scope_distinct = fp->distinct;
 			d.wasted_ms = wasted - fp->fl_wl_wasted;
+			d.scope_total = fp->repeats;
+			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
 			pfg_store_record_finding(&key, scope.label, &d);

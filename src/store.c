@@ -42,10 +42,13 @@
  */
 #include "postgres.h"
 
+#include <math.h>
 #include <unistd.h>
 
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "mb/pg_wchar.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/fd.h"
@@ -57,11 +60,11 @@
 #include "perfguard.h"
 
 #define PFG_NPARTS			16
-#define PFG_NTABLES			3
+#define PFG_NTABLES			4
 #define PFG_USAGE_MAX		5
 #define PFG_DUMP_FILE		"pg_stat/perfguard.stat"
 #define PFG_FILE_MAGIC		0x50464731	/* "PFG1" */
-#define PFG_FILE_FORMAT		1
+#define PFG_FILE_FORMAT		2
 
 /* Per-partition bookkeeping, in shared memory. */
 typedef struct pfgPartition
@@ -122,7 +125,8 @@ enum
 {
 	PFG_TAB_STMT = 0,
 	PFG_TAB_FINDING = 1,
-	PFG_TAB_REQUEST = 2
+	PFG_TAB_REQUEST = 2,
+	PFG_TAB_ERROR = 3
 };
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -160,6 +164,8 @@ table_capacity(int which)
 			return pfg_max_statements;
 		case PFG_TAB_FINDING:
 			return Max(pfg_max_statements / 2, 256);
+		case PFG_TAB_ERROR:
+			return Max(pfg_max_statements / 5, 256);
 		default:
 			return Max(pfg_max_statements / 10, 128);
 	}
@@ -174,6 +180,8 @@ table_entrysize(int which)
 			return sizeof(pfgStmtEntry);
 		case PFG_TAB_FINDING:
 			return sizeof(pfgFindingEntry);
+		case PFG_TAB_ERROR:
+			return sizeof(pfgErrorEntry);
 		default:
 			return sizeof(pfgRequestEntry);
 	}
@@ -188,6 +196,8 @@ table_keysize(int which)
 			return sizeof(pfgStmtKey);
 		case PFG_TAB_FINDING:
 			return sizeof(pfgFindingKey);
+		case PFG_TAB_ERROR:
+			return sizeof(pfgErrorKey);
 		default:
 			return sizeof(pfgRequestKey);
 	}
@@ -606,6 +616,51 @@ table_upsert(pfgTable *t, const void *key, LWLock **lock_out, bool *created)
 	return entry;
 }
 
+/*
+ * pfg_hist_bucket
+ *		Latency histogram bucket of "ms": 0 below 1 us, then four buckets per
+ *		octave of microseconds.  A few integer instructions.
+ */
+int
+pfg_hist_bucket(double ms)
+{
+	uint64		us = (ms > 0) ? (uint64) (ms * 1000.0) : 0;
+	int			e;
+	int			m;
+	int			b;
+
+	if (us == 0)
+		return 0;
+	e = 63 - __builtin_clzll(us);
+	if (e >= 2)
+		m = (int) ((us >> (e - 2)) & 3);
+	else
+		m = (int) ((us << (2 - e)) & 3);
+	b = 1 + e * 4 + m;
+	return Min(b, PFG_HIST_BUCKETS - 1);
+}
+
+/*
+ * pfg_hist_bucket_ms
+ *		Representative value (geometric middle) of a bucket, in ms.
+ */
+double
+pfg_hist_bucket_ms(int bucket)
+{
+	int			e;
+	int			m;
+	double		lo,
+				hi;
+
+	if (bucket <= 0)
+		return 0.0005;
+	e = (bucket - 1) / 4;
+	m = (bucket - 1) % 4;
+	lo = ldexp(1.0 + m / 4.0, e);
+	hi = ldexp(1.0 + (m + 1) / 4.0, e);
+	return sqrt(lo * hi) / 1000.0;
+}
+
 /*---- public API ----*/
 
 bool
@@ -651,9 +706,14 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 	char	   *norm = NULL;
 	int			normlen = 0;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
+	int			bucket = pfg_hist_bucket(st->ms);
+	int32		window = (int32) (now / ((int64) pfg_window * 1000));
+	int			wslot = window % PFG_WINDOWS;
 
 	if (!pfg_shared)
 		return;
+	if (wslot < 0)
+		wslot += PFG_WINDOWS;
 
 	if (src && !store_stmt_exists(key))
 	{
@@ -663,6 +723,9 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 		{
 			normlen = len;
 			norm = pfg_normalize_query(src, loc, &normlen);
+			/* keep whole characters: the text must stay valid in the encoding */
+			if (norm && normlen > PFG_QUERY_LEN - 1)
+				normlen = pg_mbcliplen(norm, normlen, PFG_QUERY_LEN - 1);
 		}
 		PG_CATCH();
 		{
@@ -713,12 +776,59 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 		ve->counters.duplicate_calls += st->duplicate_calls;
 		ve->counters.n_plus_one_calls += st->n_plus_one_calls;
 		ve->counters.last_seen = now;
+		ve->counters.hist[bucket]++;
+		if (ve->counters.win[wslot].window != window)
+		{
+			ve->counters.win[wslot].window = window;
+			ve->counters.win[wslot].calls = 0;
+			ve->counters.win[wslot].total_ms = 0;
+		}
+		ve->counters.win[wslot].calls++;
+		ve->counters.win[wslot].total_ms += st->ms;
 		SpinLockRelease(mutex);
 	}
 	LWLockRelease(lock);
 
 	if (norm)
 		pfree(norm);
+}
+
+/*
+ * pfg_store_ensure_text
+ *		Create the entry of a statement that failed, with its text and no
+ *		call counted, unless it exists.
+ */
+void
+pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
+					  const char *src, int loc, int len)
+{
+	pfgTable   *t = &pfg_tables[PFG_TAB_STMT];
+	pfgStmtEntry *e;
+	LWLock	   *lock;
+	bool		created;
+	char	   *norm;
+	int			normlen = len;
+
+	if (!pfg_shared || src == NULL || store_stmt_exists(key))
+		return;
+	norm = pfg_normalize_query(src, loc, &normlen);
+	e = table_upsert(t, key, &lock, &created);
+	if (e == NULL)
+		return;
+	if (created)
+	{
+		TimestampTz now = GetCurrentStatementStartTimestamp();
+
+		e->cmdtype = cmdtype;
+		e->counters.first_seen = now;
+		e->counters.last_seen = now;
+		normlen = Min(normlen, PFG_QUERY_LEN - 1);
+		memcpy(e->query, norm, normlen);
+		e->query[normlen] = '\0';
+		e->query_len = normlen;
+	}
+	LWLockRelease(lock);
+	pfree(norm);
 }
 
 /*
@@ -747,14 +857,30 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 	}
 	mutex = &entry_slot(e)->mutex;
 	SpinLockAcquire(mutex);
-	if (d->new_occurrence)
+	if (created && !d->new_occurrence)
+	{
+		/*
+		 * Reset or evicted since this scope's first flush: account the scope
+		 * so far as one occurrence, not just the delta.
+		 */
 		e->occurrences++;
-	e->total_repeats += d->repeats;
+		if (key->kind == PFG_FIND_DUPLICATE)
+			e->total_duplicates += d->scope_total;
+		else
+			e->total_repeats += d->scope_total;
+		e->wasted_ms += d->scope_wasted_ms;
+	}
+	else
+	{
+		if (d->new_occurrence)
+			e->occurrences++;
+		e->total_repeats += d->repeats;
+		e->total_duplicates += d->duplicates;
+		e->wasted_ms += d->wasted_ms;
+	}
 	e->max_repeats = Max(e->max_repeats, d->scope_repeats);
 	e->max_distinct = Max(e->max_distinct, d->scope_distinct);
-	e->total_duplicates += d->duplicates;
 	e->max_duplicates = Max(e->max_duplicates, d->scope_max_same);
-	e->wasted_ms += d->wasted_ms;
 	e->last_seen = GetCurrentStatementStartTimestamp();
 	if (d->example_params && e->example_params[0] == '\0')
 		strlcpy(e->example_params, d->example_params, PFG_PARAMS_LEN);
@@ -799,6 +925,70 @@ pfg_store_record_request(const pfgRequestKey *key, const char *route,
 	e->last_seen = GetCurrentStatementStartTimestamp();
 	SpinLockRelease(mutex);
 	LWLockRelease(lock);
+}
+
+/*
+ * pfg_store_record_error
+ *		Count a failed statement.  Called from emit_log_hook, in the middle of
+ *		error reporting: it never waits for a lock (if the partition is busy
+ *		the event is counted as dropped) and never raises an error.
+ */
+void
+pfg_store_record_error(const pfgErrorKey *key, const char *message)
+{
+	pfgTable   *t = &pfg_tables[PFG_TAB_ERROR];
+	uint32		hash;
+	LWLock	   *lock;
+	pfgErrorEntry *e;
+	TimestampTz now = GetCurrentTimestamp();
+	int			len = message ? strlen(message) : 0;
+
+	if (!pfg_shared)
+		return;
+	if (len >= PFG_ERRMSG_LEN)
+		len = pg_mbcliplen(message, len, PFG_ERRMSG_LEN - 1);
+	hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	lock = &t->locks[hash_part(hash)].lock;
+
+	if (!LWLockConditionalAcquire(lock, LW_SHARED))
+	{
+		pg_atomic_fetch_add_u64(&pfg_shared->dropped_events, 1);
+		return;
+	}
+	e = table_lookup(t, key, hash);
+	if (e == NULL)
+	{
+		LWLockRelease(lock);
+		if (!LWLockConditionalAcquire(lock, LW_EXCLUSIVE))
+		{
+			pg_atomic_fetch_add_u64(&pfg_shared->dropped_events, 1);
+			return;
+		}
+		e = table_lookup(t, key, hash);
+		if (e == NULL)
+		{
+			e = table_insert(t, key, hash);
+			if (e == NULL)
+			{
+				LWLockRelease(lock);
+				return;
+			}
+			e->first_seen = now;
+		}
+	}
+	SpinLockAcquire(&entry_slot(e)->mutex);
+	e->count++;
+	e->last_seen = now;
+	memcpy(e->message, message ? message : "", len);
+	e->message[len] = '\0';
+	SpinLockRelease(&entry_slot(e)->mutex);
+	LWLockRelease(lock);
+}
+
+void
+pfg_store_foreach_error(pfg_entry_cb cb, void *arg)
+{
+	table_foreach(&pfg_tables[PFG_TAB_ERROR], cb, arg);
 }
 
 void
@@ -1074,7 +1264,8 @@ store_load(void)
 			break;
 		}
 		if (buf == NULL)
-			buf = palloc(Max(sizeof(pfgStmtEntry), Max(sizeof(pfgFindingEntry), sizeof(pfgRequestEntry))));
+			buf = palloc(Max(Max(sizeof(pfgStmtEntry), sizeof(pfgErrorEntry)),
+							 Max(sizeof(pfgFindingEntry), sizeof(pfgRequestEntry))));
 		for (n = 0; n < th.count; n++)
 		{
 			uint32		hash;

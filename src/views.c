@@ -32,6 +32,8 @@
 #include "perfguard.h"
 
 PG_FUNCTION_INFO_V1(perfguard_statements);
+PG_FUNCTION_INFO_V1(perfguard_statements_history);
+PG_FUNCTION_INFO_V1(perfguard_errors);
 PG_FUNCTION_INFO_V1(perfguard_findings_raw);
 PG_FUNCTION_INFO_V1(perfguard_requests);
 PG_FUNCTION_INFO_V1(perfguard_info);
@@ -100,6 +102,39 @@ collect_cb(const void *entry, void *arg)
 	c->n++;
 }
 
+/*
+ * hist_percentile
+ *		The q-quantile of a statement's latency histogram, in ms: the middle
+ *		of the bucket that holds it, clamped to the observed min and max.
+ */
+static double
+hist_percentile(const pfgCounters *k, double q)
+{
+	uint64		total = 0;
+	uint64		seen = 0;
+	uint64		rank;
+	int			b;
+
+	for (b = 0; b < PFG_HIST_BUCKETS; b++)
+		total += k->hist[b];
+	if (total == 0)
+		return 0;
+	rank = (uint64) ceil(q * total);
+	if (rank < 1)
+		rank = 1;
+	for (b = 0; b < PFG_HIST_BUCKETS; b++)
+	{
+		seen += k->hist[b];
+		if (seen >= rank)
+		{
+			double		v = pfg_hist_bucket_ms(b);
+
+			return Max(k->min_ms, Min(k->max_ms, v));
+		}
+	}
+	return k->max_ms;
+}
+
 static bool
 can_see_all(void)
 {
@@ -128,8 +163,8 @@ perfguard_statements(PG_FUNCTION_ARGS)
 	{
 		pfgStmtEntry *e = (pfgStmtEntry *) (c.data + c.entrysize * i);
 		pfgCounters *k = &e->counters;
-		Datum		values[21];
-		bool		nulls[21];
+		Datum		values[24];
+		bool		nulls[24];
 		int			j = 0;
 
 		memset(nulls, 0, sizeof(nulls));
@@ -157,7 +192,99 @@ perfguard_statements(PG_FUNCTION_ARGS)
 		values[j++] = Int64GetDatum(k->n_plus_one_calls);
 		values[j++] = TimestampTzGetDatum(k->first_seen);
 		values[j++] = TimestampTzGetDatum(k->last_seen);
-		Assert(j == 20);
+		values[j++] = Float8GetDatum(hist_percentile(k, 0.50));
+		values[j++] = Float8GetDatum(hist_percentile(k, 0.95));
+		values[j++] = Float8GetDatum(hist_percentile(k, 0.99));
+		Assert(j == 23);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_statements_history
+ *		One row per statement and recent time window (perfguard.window long,
+ *		the last PFG_WINDOWS of them): when did a query get slow?
+ */
+Datum
+perfguard_statements_history(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgCollect	c = {NULL, sizeof(pfgStmtEntry), 0, 0};
+	int64		wlen = (int64) pfg_window * 1000;
+	int32		current = (int32) (GetCurrentTimestamp() / wlen);
+	int			i;
+
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	pfg_store_foreach_statement(collect_cb, &c);
+
+	for (i = 0; i < c.n; i++)
+	{
+		pfgStmtEntry *e = (pfgStmtEntry *) (c.data + c.entrysize * i);
+		int			w;
+
+		for (w = 0; w < PFG_WINDOWS; w++)
+		{
+			Datum		values[8];
+			bool		nulls[8];
+			int32		window = e->counters.win[w].window;
+
+			if (e->counters.win[w].calls == 0 ||
+				window <= current - PFG_WINDOWS || window > current)
+				continue;
+			memset(nulls, 0, sizeof(nulls));
+			values[0] = ObjectIdGetDatum(e->key.userid);
+			values[1] = ObjectIdGetDatum(e->key.dbid);
+			values[2] = Int64GetDatum((int64) e->key.queryid);
+			values[3] = BoolGetDatum(e->key.toplevel);
+			values[4] = TimestampTzGetDatum((TimestampTz) window * wlen);
+			values[5] = Int64GetDatum(e->counters.win[w].calls);
+			values[6] = Float8GetDatum(e->counters.win[w].total_ms);
+			values[7] = Float8GetDatum(e->counters.win[w].total_ms /
+									   e->counters.win[w].calls);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_errors
+ *		Rows of perfguard.errors: failed statements per fingerprint and
+ *		SQLSTATE.  The message of the last one follows the text rules.
+ */
+Datum
+perfguard_errors(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgCollect	c = {NULL, sizeof(pfgErrorEntry), 0, 0};
+	bool		all = can_see_all();
+	Oid			me = GetUserId();
+	int			i;
+
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	pfg_store_foreach_error(collect_cb, &c);
+
+	for (i = 0; i < c.n; i++)
+	{
+		pfgErrorEntry *e = (pfgErrorEntry *) (c.data + c.entrysize * i);
+		Datum		values[8];
+		bool		nulls[8];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = ObjectIdGetDatum(e->key.userid);
+		values[1] = ObjectIdGetDatum(e->key.dbid);
+		values[2] = Int64GetDatum((int64) e->key.queryid);
+		values[3] = CStringGetTextDatum(unpack_sql_state(e->key.sqlstate));
+		if (all || e->key.userid == me)
+			values[4] = CStringGetTextDatum(e->message);
+		else
+			nulls[4] = true;
+		values[5] = Int64GetDatum(e->count);
+		values[6] = TimestampTzGetDatum(e->first_seen);
+		values[7] = TimestampTzGetDatum(e->last_seen);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -305,6 +432,7 @@ perfguard_reset(PG_FUNCTION_ARGS)
 {
 	pfg_check_preloaded();
 	pfg_store_reset();
+	pfg_plan_insights_reset();
 	PG_RETURN_VOID();
 }
 
