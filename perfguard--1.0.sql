@@ -102,10 +102,61 @@ CREATE FUNCTION perfguard._findings_raw(kind integer,
     OUT total_repeats bigint, OUT max_repeats bigint,
     OUT max_distinct_params bigint, OUT total_duplicates bigint,
     OUT max_duplicates bigint, OUT wasted_ms double precision,
-    OUT last_seen timestamptz, OUT example_params text)
+    OUT last_seen timestamptz, OUT example_params text, OUT ignored boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'perfguard_findings_raw'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+-- Suppression rules: by fingerprint or by route; kept by reset(), saved
+-- across restarts like the statistics.
+CREATE FUNCTION perfguard.ignore(queryid bigint, reason text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'perfguard_ignore'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION perfguard.unignore(queryid bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'perfguard_unignore'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION perfguard.ignore_route(route text, reason text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'perfguard_ignore_route'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION perfguard.unignore_route(route text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'perfguard_unignore_route'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION perfguard.ignore(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION perfguard.unignore(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION perfguard.ignore_route(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION perfguard.unignore_route(text) FROM PUBLIC;
+COMMENT ON FUNCTION perfguard.ignore(bigint, text) IS
+  'Suppress the N+1, duplicate and write-loop findings of one fingerprint';
+COMMENT ON FUNCTION perfguard.ignore_route(text, text) IS
+  'Suppress every finding of the requests of one route';
+
+CREATE FUNCTION perfguard._ignore_rules(
+    OUT kind text, OUT queryid bigint, OUT route text, OUT reason text,
+    OUT created timestamptz, OUT created_by oid)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_ignore_rules'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW perfguard.ignore_rules AS SELECT * FROM perfguard._ignore_rules();
+COMMENT ON VIEW perfguard.ignore_rules IS 'Suppression rules (perfguard.ignore, perfguard.ignore_route)';
+
+-- Scope findings with their suppression: in-band (perfguard='ignore' on the
+-- statement when it fired) or by a rule now.
+CREATE VIEW perfguard._scope_findings AS
+  SELECT f.*, r.reason AS rule_reason, r.kind AS rule_kind,
+         f.ignored OR r.kind IS NOT NULL AS suppressed
+    FROM (SELECT 1 AS kind_id, * FROM perfguard._findings_raw(1)
+          UNION ALL SELECT 2, * FROM perfguard._findings_raw(2)
+          UNION ALL SELECT 3, * FROM perfguard._findings_raw(3)) f
+    LEFT JOIN LATERAL (
+           SELECT i.kind, i.reason FROM perfguard._ignore_rules() i
+            WHERE (i.kind = 'queryid' AND i.queryid = f.queryid)
+               OR (i.kind = 'route' AND i.route = f.route)
+            LIMIT 1) r ON true;
 
 CREATE FUNCTION perfguard._n_plus_one_fix(parent_query text, query text,
     OUT table_name text, OUT column_name text, OUT suggestion text)
@@ -124,7 +175,7 @@ CREATE VIEW perfguard.n_plus_one AS
          f.queryid, c.query, f.occurrences, f.total_repeats, f.max_repeats,
          f.max_distinct_params, f.wasted_ms, f.last_seen,
          x.table_name, x.column_name, x.suggestion, f.example_params
-    FROM perfguard._findings_raw(1) f
+    FROM perfguard._scope_findings f
     LEFT JOIN perfguard._texts c
            ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid
     LEFT JOIN perfguard._texts p
@@ -132,7 +183,8 @@ CREATE VIEW perfguard.n_plus_one AS
     LEFT JOIN LATERAL (
            SELECT * FROM perfguard._n_plus_one_fix(p.query, c.query)
             WHERE f.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-              AND c.query IS NOT NULL) x ON true;
+              AND c.query IS NOT NULL) x ON true
+   WHERE f.kind_id = 1 AND NOT f.suppressed;
 COMMENT ON VIEW perfguard.n_plus_one IS
   'N+1 suspects: a SELECT repeated with different parameters in one request, with its parent and the fix';
 
@@ -153,9 +205,10 @@ CREATE VIEW perfguard.duplicates AS
          'Django''s cached_property or the cache framework, Rails memoization), '
          'or hoist it out of the loop' AS suggestion,
          f.example_params
-    FROM perfguard._findings_raw(2) f
+    FROM perfguard._scope_findings f
     LEFT JOIN perfguard._texts c
-           ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid;
+           ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid
+   WHERE f.kind_id = 2 AND NOT f.suppressed;
 COMMENT ON VIEW perfguard.duplicates IS
   'Identical statements (same fingerprint, same parameters) run more than once in one request';
 
@@ -174,11 +227,27 @@ CREATE VIEW perfguard.write_loops AS
              'one statement per row: batch the rows into one statement'
          END AS suggestion,
          f.example_params
-    FROM perfguard._findings_raw(3) f
+    FROM perfguard._scope_findings f
     LEFT JOIN perfguard._texts c
-           ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid;
+           ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid
+   WHERE f.kind_id = 3 AND NOT f.suppressed;
 COMMENT ON VIEW perfguard.write_loops IS
   'INSERT/UPDATE/DELETE statements repeated row by row in one request';
+
+CREATE VIEW perfguard.ignored AS
+  SELECT CASE f.kind_id WHEN 1 THEN 'n_plus_one' WHEN 2 THEN 'duplicate'
+                        ELSE 'write_loop' END AS category,
+         f.dbid, f.userid, f.route, f.queryid, c.query,
+         coalesce(f.rule_reason,
+                  CASE WHEN f.ignored THEN 'perfguard=''ignore'' on the statement' END) AS reason,
+         CASE WHEN f.rule_kind IS NOT NULL THEN 'rule:' || f.rule_kind ELSE 'in-band' END AS suppressed_by,
+         f.occurrences, f.total_repeats, f.total_duplicates, f.wasted_ms, f.last_seen
+    FROM perfguard._scope_findings f
+    LEFT JOIN perfguard._texts c
+           ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid
+   WHERE f.suppressed;
+COMMENT ON VIEW perfguard.ignored IS
+  'Suppressed findings: still counted, never reported as to-dos nor guarded';
 
 CREATE FUNCTION perfguard._requests(
     OUT dbid oid, OUT userid oid, OUT route text, OUT requests bigint,

@@ -156,6 +156,7 @@ typedef struct pfgExecStats
 typedef struct pfgFindingKey
 {
 	int32		kind;			/* pfgFindingKind */
+	int32		ignored;		/* suppressed when it fired */
 	Oid			dbid;
 	Oid			userid;
 	uint32		route_hash;
@@ -254,6 +255,27 @@ typedef struct pfgErrorEntry
 	char		message[PFG_ERRMSG_LEN];	/* of the last one */
 } pfgErrorEntry;
 
+/*---- suppression rules (perfguard.ignore / ignore_route) ----*/
+#define PFG_IGNORE_QUERYID		1
+#define PFG_IGNORE_ROUTE		2
+#define PFG_REASON_LEN			128
+
+typedef struct pfgIgnoreKey
+{
+	int32		kind;			/* PFG_IGNORE_* */
+	uint32		route_hash;
+	uint64		queryid;
+} pfgIgnoreKey;
+
+typedef struct pfgIgnoreEntry
+{
+	pfgIgnoreKey key;			/* must be first */
+	char		route[PFG_ROUTE_LEN];
+	char		reason[PFG_REASON_LEN];
+	TimestampTz created;
+	Oid			created_by;
+} pfgIgnoreEntry;
+
 /* Iteration callback: gets a private copy of an entry. */
 typedef void (*pfg_entry_cb) (const void *entry, void *arg);
 
@@ -277,6 +299,11 @@ extern void pfg_store_foreach_finding(pfg_entry_cb cb, void *arg);
 extern void pfg_store_foreach_request(pfg_entry_cb cb, void *arg);
 extern void pfg_store_record_error(const pfgErrorKey *key, const char *message);
 extern void pfg_store_foreach_error(pfg_entry_cb cb, void *arg);
+extern bool pfg_store_add_ignore(const pfgIgnoreKey *key, const char *route,
+								 const char *reason);
+extern bool pfg_store_remove_ignore(const pfgIgnoreKey *key);
+extern bool pfg_store_is_ignored(uint64 queryid, uint32 route_hash);
+extern void pfg_store_foreach_ignore(pfg_entry_cb cb, void *arg);
 extern void pfg_store_reset(void);
 extern void pfg_store_info(TimestampTz *stats_reset, int64 *entries,
 						   int64 *max_entries, int64 *dropped_entries,

@@ -64,6 +64,8 @@ typedef struct scopeFp
 	bool		dup_fired;
 	bool		wl_fired;
 	bool		dirty;
+	int8		ignore_state;	/* 0 unknown, 1 reported, 2 suppressed */
+	bool		inband_ignored; /* a statement carried perfguard='ignore' */
 	/* what has already been flushed to shared memory */
 	bool		fl_np;
 	bool		fl_dup;
@@ -105,6 +107,7 @@ typedef struct pfgScope
 	bool		any_np;
 	bool		any_dup;
 	bool		any_wl;
+	bool		any_ignored;
 	bool		too_many_done;
 	uint32		gen;			/* generation: invalidates all slots */
 	uint64		first_exec;		/* exec_seq of its first execution */
@@ -139,6 +142,10 @@ static int	last_comment_len = -1;
 static bool last_comment_tagged = false;
 static char last_comment_key[PFG_COMMENT_LEN];
 static char last_comment_label[PFG_ROUTE_LEN];
+static bool last_comment_ignore = false;
+
+/* The current statement carries perfguard='ignore'. */
+static bool stmt_ignore = false;
 
 static void scope_begin(bool explicit_scope, bool tagged, const char *key,
 						const char *label);
@@ -198,7 +205,7 @@ scope_begin(bool explicit_scope, bool tagged, const char *key,
 	scope.xact = false;
 	scope.end_after = false;
 	scope.dirty = false;
-	scope.any_np = scope.any_dup = scope.any_wl = false;
+	scope.any_np = scope.any_dup = scope.any_wl = scope.any_ignored = false;
 	scope.too_many_done = false;
 	strlcpy(scope.key, key ? key : "", sizeof(scope.key));
 	if (label && label[0])
@@ -246,9 +253,17 @@ scope_end(void)
 		rkey.route_hash = scope.route_hash;
 		d.queries = scope.queries;
 		d.total_ms = scope.total_ms;
-		d.had_n_plus_one = scope.any_np;
-		d.had_duplicate = scope.any_dup;
-		d.had_write_loop = scope.any_wl;
+		d.had_n_plus_one = d.had_duplicate = d.had_write_loop = false;
+		for (i = 0; i < scope.nfps; i++)
+		{
+			scopeFp    *fp = &scope.fps[i];
+
+			if (fp->ignore_state == 2)
+				continue;
+			d.had_n_plus_one |= fp->np_fired;
+			d.had_duplicate |= fp->dup_fired;
+			d.had_write_loop |= fp->wl_fired;
+		}
 		pfg_store_record_request(&rkey, scope.label, &d);
 	}
 	for (i = 0; i < scope.nfps; i++)
@@ -441,20 +456,18 @@ pfg_scope_statement_start(const char *src, int loc, int len, bool utility)
 		(TimestampTz) pfg_request_gap * 1000)
 		scope_end();
 
-	if (src != NULL && !(scope.open && scope.explicit_scope) &&
-		pfg_trailing_comment(src, loc, len, &cstart, &clen))
+	stmt_ignore = false;
+	if (src != NULL && pfg_trailing_comment(src, loc, len, &cstart, &clen))
 	{
 		if (clen != last_comment_len || clen >= PFG_COMMENT_LEN ||
 			memcmp(cstart, last_comment, clen) != 0)
 		{
-			bool		ignore;
-
 			last_comment_tagged = pfg_parse_tags(cstart, clen,
 												 last_comment_key,
 												 sizeof(last_comment_key),
 												 last_comment_label,
 												 sizeof(last_comment_label),
-												 &ignore);
+												 &last_comment_ignore);
 			if (clen < PFG_COMMENT_LEN)
 			{
 				memcpy(last_comment, cstart, clen);
@@ -463,7 +476,8 @@ pfg_scope_statement_start(const char *src, int loc, int len, bool utility)
 			else
 				last_comment_len = -1;
 		}
-		if (last_comment_tagged &&
+		stmt_ignore = last_comment_ignore;
+		if (last_comment_tagged && !(scope.open && scope.explicit_scope) &&
 			(!scope.open || !scope.tagged ||
 			 strcmp(scope.key, last_comment_key) != 0))
 		{
@@ -596,6 +610,12 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			fp->max_same = ps->count;
 	}
 
+	if (stmt_ignore)
+	{
+		fp->ignore_state = 2;
+		fp->inband_ignored = true;
+	}
+
 	if (cmd == CMD_SELECT)
 	{
 		/* N+1: enough distinct parameter sets, after a parent in an implicit
@@ -646,6 +666,20 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			fp->dirty = true;
 			scope.dirty = true;
 		}
+	}
+
+	/*
+	 * Suppression is looked up once per request and fingerprint, when a
+	 * detector first fires: a suppressed finding is still recorded (as
+	 * ignored) but never triggers a guard nor flags the request.
+	 */
+	if ((fp->np_fired || fp->dup_fired || fp->wl_fired) && fp->ignore_state == 0)
+		fp->ignore_state = pfg_store_is_ignored(queryid, scope.route_hash) ? 2 : 1;
+	if (fp->ignore_state == 2)
+	{
+		np_action = dup_action = PFG_GUARD_OFF;
+		if (fp->np_fired || fp->dup_fired || fp->wl_fired)
+			scope.any_ignored = true;
 	}
 
 	if ((fp->np_fired || fp->dup_fired || fp->wl_fired) &&
@@ -824,6 +858,8 @@ scope_flush_findings(void)
 		key.userid = userid;
 		key.route_hash = scope.route_hash;
 		key.queryid = fp->queryid;
+		/* rules are applied at report time; only in-band is recorded */
+		key.ignored = fp->inband_ignored;
 
 		if (fp->np_fired)
 		{
@@ -950,6 +986,8 @@ pfg_scope_end_explicit(int64 *queries, double *total_ms, int32 *n_plus_one,
 	*n_plus_one = *duplicates = *write_loops = 0;
 	for (i = 0; i < scope.nfps; i++)
 	{
+		if (scope.fps[i].ignore_state == 2)
+			continue;			/* suppressed */
 		if (scope.fps[i].np_fired)
 			(*n_plus_one)++;
 		if (scope.fps[i].dup_fired)

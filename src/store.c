@@ -60,7 +60,7 @@
 #include "perfguard.h"
 
 #define PFG_NPARTS			16
-#define PFG_NTABLES			4
+#define PFG_NTABLES			5
 #define PFG_USAGE_MAX		5
 #define PFG_DUMP_FILE		"pg_stat/perfguard.stat"
 #define PFG_FILE_MAGIC		0x50464731	/* "PFG1" */
@@ -126,7 +126,8 @@ enum
 	PFG_TAB_STMT = 0,
 	PFG_TAB_FINDING = 1,
 	PFG_TAB_REQUEST = 2,
-	PFG_TAB_ERROR = 3
+	PFG_TAB_ERROR = 3,
+	PFG_TAB_IGNORE = 4
 };
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -166,6 +167,8 @@ table_capacity(int which)
 			return Max(pfg_max_statements / 2, 256);
 		case PFG_TAB_ERROR:
 			return Max(pfg_max_statements / 5, 256);
+		case PFG_TAB_IGNORE:
+			return 256;
 		default:
 			return Max(pfg_max_statements / 10, 128);
 	}
@@ -182,6 +185,8 @@ table_entrysize(int which)
 			return sizeof(pfgFindingEntry);
 		case PFG_TAB_ERROR:
 			return sizeof(pfgErrorEntry);
+		case PFG_TAB_IGNORE:
+			return sizeof(pfgIgnoreEntry);
 		default:
 			return sizeof(pfgRequestEntry);
 	}
@@ -198,6 +203,8 @@ table_keysize(int which)
 			return sizeof(pfgFindingKey);
 		case PFG_TAB_ERROR:
 			return sizeof(pfgErrorKey);
+		case PFG_TAB_IGNORE:
+			return sizeof(pfgIgnoreKey);
 		default:
 			return sizeof(pfgRequestKey);
 	}
@@ -985,6 +992,123 @@ pfg_store_record_error(const pfgErrorKey *key, const char *message)
 	LWLockRelease(lock);
 }
 
+/*
+ * pfg_store_add_ignore
+ *		Add (or update the reason of) a suppression rule.  Rules are never
+ *		evicted: returns false when the table is full.
+ */
+bool
+pfg_store_add_ignore(const pfgIgnoreKey *key, const char *route,
+					 const char *reason)
+{
+	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
+	uint32		hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
+	pfgIgnoreEntry *e;
+	bool		ok = true;
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	e = table_lookup(t, key, hash);
+	if (e == NULL)
+	{
+		if (t->sh->parts[hash_part(hash)].freelist < 0)
+			ok = false;
+		else
+			e = table_insert(t, key, hash);
+	}
+	if (e)
+	{
+		strlcpy(e->route, route ? route : "", PFG_ROUTE_LEN);
+		strlcpy(e->reason, reason ? reason : "", PFG_REASON_LEN);
+		e->created = GetCurrentTimestamp();
+		e->created_by = GetUserId();
+	}
+	LWLockRelease(lock);
+	return ok;
+}
+
+/*
+ * pfg_store_remove_ignore
+ *		Remove a rule; false when there was none.
+ */
+bool
+pfg_store_remove_ignore(const pfgIgnoreKey *key)
+{
+	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
+	uint32		hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	int			part = hash_part(hash);
+	LWLock	   *lock = &t->locks[part].lock;
+	int32	   *link;
+	bool		found = false;
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	link = &t->buckets[part * t->sh->nbuckets + hash_bucket(t, hash)];
+	while (*link >= 0)
+	{
+		int32		idx = *link;
+		pfgSlot    *s = table_slot(t, part, idx);
+
+		if (s->hash == hash && memcmp(slot_entry(s), key, t->sh->keysize) == 0)
+		{
+			*link = s->next;
+			s->inuse = 0;
+			s->next = t->sh->parts[part].freelist;
+			t->sh->parts[part].freelist = idx;
+			t->sh->parts[part].nused--;
+			found = true;
+			break;
+		}
+		link = &s->next;
+	}
+	LWLockRelease(lock);
+	return found;
+}
+
+static bool
+ignore_probe(const pfgIgnoreKey *key)
+{
+	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
+	uint32		hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
+	bool		found;
+
+	if (t->sh->parts[hash_part(hash)].nused == 0)
+		return false;
+	LWLockAcquire(lock, LW_SHARED);
+	found = table_lookup(t, key, hash) != NULL;
+	LWLockRelease(lock);
+	return found;
+}
+
+/*
+ * pfg_store_is_ignored
+ *		Is a finding on this fingerprint or route suppressed?  Called when a
+ *		detector fires, not per statement.
+ */
+bool
+pfg_store_is_ignored(uint64 queryid, uint32 route_hash)
+{
+	pfgIgnoreKey key;
+
+	if (!pfg_shared)
+		return false;
+	memset(&key, 0, sizeof(key));
+	key.kind = PFG_IGNORE_QUERYID;
+	key.queryid = queryid;
+	if (ignore_probe(&key))
+		return true;
+	memset(&key, 0, sizeof(key));
+	key.kind = PFG_IGNORE_ROUTE;
+	key.route_hash = route_hash;
+	return ignore_probe(&key);
+}
+
+void
+pfg_store_foreach_ignore(pfg_entry_cb cb, void *arg)
+{
+	table_foreach(&pfg_tables[PFG_TAB_IGNORE], cb, arg);
+}
+
 void
 pfg_store_foreach_error(pfg_entry_cb cb, void *arg)
 {
@@ -1062,8 +1186,10 @@ pfg_store_reset(void)
 {
 	int			i;
 
+	/* suppression rules are configuration, not statistics: kept */
 	for (i = 0; i < PFG_NTABLES; i++)
-		table_reset(&pfg_tables[i]);
+		if (i != PFG_TAB_IGNORE)
+			table_reset(&pfg_tables[i]);
 	pg_atomic_write_u64(&pfg_shared->dropped_entries, 0);
 	pg_atomic_write_u64(&pfg_shared->dropped_events, 0);
 	SpinLockAcquire(&pfg_shared->mutex);
@@ -1264,7 +1390,7 @@ store_load(void)
 			break;
 		}
 		if (buf == NULL)
-			buf = palloc(Max(Max(sizeof(pfgStmtEntry), sizeof(pfgErrorEntry)),
+			buf = palloc(Max(Max(sizeof(pfgStmtEntry), Max(sizeof(pfgErrorEntry), sizeof(pfgIgnoreEntry))),
 							 Max(sizeof(pfgFindingEntry), sizeof(pfgRequestEntry))));
 		for (n = 0; n < th.count; n++)
 		{

@@ -34,6 +34,11 @@
 PG_FUNCTION_INFO_V1(perfguard_statements);
 PG_FUNCTION_INFO_V1(perfguard_statements_history);
 PG_FUNCTION_INFO_V1(perfguard_errors);
+PG_FUNCTION_INFO_V1(perfguard_ignore);
+PG_FUNCTION_INFO_V1(perfguard_unignore);
+PG_FUNCTION_INFO_V1(perfguard_ignore_route);
+PG_FUNCTION_INFO_V1(perfguard_unignore_route);
+PG_FUNCTION_INFO_V1(perfguard_ignore_rules);
 PG_FUNCTION_INFO_V1(perfguard_findings_raw);
 PG_FUNCTION_INFO_V1(perfguard_requests);
 PG_FUNCTION_INFO_V1(perfguard_info);
@@ -290,6 +295,160 @@ perfguard_errors(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*---- suppression ----*/
+
+static void
+ignore_key_route(pfgIgnoreKey *key, text *route, char **cstr)
+{
+	char	   *r = text_to_cstring(route);
+
+	if (r[0] == '\0' || strlen(r) >= PFG_ROUTE_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid route \"%s\"", r),
+				 errdetail("A route has 1 to %d bytes.", PFG_ROUTE_LEN - 1)));
+	memset(key, 0, sizeof(*key));
+	key->kind = PFG_IGNORE_ROUTE;
+	key->route_hash = pfg_route_hash(r);
+	*cstr = r;
+}
+
+static char *
+reason_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *reason;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	reason = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strlen(reason) >= PFG_REASON_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reason is too long"),
+				 errdetail("A reason has at most %d bytes.", PFG_REASON_LEN - 1)));
+	return reason;
+}
+
+static void
+ignore_add(pfgIgnoreKey *key, const char *route, const char *reason)
+{
+	if (!pfg_store_add_ignore(key, route, reason))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many suppression rules"),
+				 errhint("Remove rules with perfguard.unignore() or perfguard.unignore_route().")));
+}
+
+/*
+ * perfguard_ignore
+ *		perfguard.ignore(queryid, reason): suppress the findings of one
+ *		fingerprint (N+1, duplicate, write loop) on every route.
+ */
+Datum
+perfguard_ignore(PG_FUNCTION_ARGS)
+{
+	pfgIgnoreKey key;
+
+	pfg_check_preloaded();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queryid must not be null")));
+	memset(&key, 0, sizeof(key));
+	key.kind = PFG_IGNORE_QUERYID;
+	key.queryid = (uint64) PG_GETARG_INT64(0);
+	ignore_add(&key, NULL, reason_arg(fcinfo, 1));
+	PG_RETURN_VOID();
+}
+
+Datum
+perfguard_unignore(PG_FUNCTION_ARGS)
+{
+	pfgIgnoreKey key;
+
+	pfg_check_preloaded();
+	memset(&key, 0, sizeof(key));
+	key.kind = PFG_IGNORE_QUERYID;
+	key.queryid = (uint64) PG_GETARG_INT64(0);
+	PG_RETURN_BOOL(pfg_store_remove_ignore(&key));
+}
+
+/*
+ * perfguard_ignore_route
+ *		perfguard.ignore_route(route, reason): suppress every finding of the
+ *		requests of one route (label).
+ */
+Datum
+perfguard_ignore_route(PG_FUNCTION_ARGS)
+{
+	pfgIgnoreKey key;
+	char	   *route;
+
+	pfg_check_preloaded();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("route must not be null")));
+	ignore_key_route(&key, PG_GETARG_TEXT_PP(0), &route);
+	ignore_add(&key, route, reason_arg(fcinfo, 1));
+	PG_RETURN_VOID();
+}
+
+Datum
+perfguard_unignore_route(PG_FUNCTION_ARGS)
+{
+	pfgIgnoreKey key;
+	char	   *route;
+
+	pfg_check_preloaded();
+	ignore_key_route(&key, PG_GETARG_TEXT_PP(0), &route);
+	PG_RETURN_BOOL(pfg_store_remove_ignore(&key));
+}
+
+/*
+ * perfguard_ignore_rules
+ *		The suppression rules.
+ */
+Datum
+perfguard_ignore_rules(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgCollect	c = {NULL, sizeof(pfgIgnoreEntry), 0, 0};
+	int			i;
+
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	pfg_store_foreach_ignore(collect_cb, &c);
+	for (i = 0; i < c.n; i++)
+	{
+		pfgIgnoreEntry *e = (pfgIgnoreEntry *) (c.data + c.entrysize * i);
+		Datum		values[6];
+		bool		nulls[6];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(e->key.kind == PFG_IGNORE_QUERYID ?
+										"queryid" : "route");
+		if (e->key.kind == PFG_IGNORE_QUERYID)
+		{
+			values[1] = Int64GetDatum((int64) e->key.queryid);
+			nulls[2] = true;
+		}
+		else
+		{
+			nulls[1] = true;
+			values[2] = CStringGetTextDatum(e->route);
+		}
+		if (e->reason[0])
+			values[3] = CStringGetTextDatum(e->reason);
+		else
+			nulls[3] = true;
+		values[4] = TimestampTzGetDatum(e->created);
+		values[5] = ObjectIdGetDatum(e->created_by);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
 /*
  * perfguard_findings_raw
  *		Rows of one kind of scope finding (1 = N+1, 2 = duplicate,
@@ -313,8 +472,8 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 	for (i = 0; i < c.n; i++)
 	{
 		pfgFindingEntry *e = (pfgFindingEntry *) (c.data + c.entrysize * i);
-		Datum		values[15];
-		bool		nulls[15];
+		Datum		values[16];
+		bool		nulls[16];
 		int			j = 0;
 
 		if (e->key.kind != kind)
@@ -341,6 +500,7 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 			values[j++] = CStringGetTextDatum(e->example_params);
 		else
 			nulls[j++] = true;
+		values[j++] = BoolGetDatum(e->key.ignored != 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
