@@ -102,7 +102,8 @@ CREATE FUNCTION perfguard._findings_raw(kind integer,
     OUT total_repeats bigint, OUT max_repeats bigint,
     OUT max_distinct_params bigint, OUT total_duplicates bigint,
     OUT max_duplicates bigint, OUT wasted_ms double precision,
-    OUT last_seen timestamptz, OUT example_params text, OUT ignored boolean)
+    OUT last_seen timestamptz, OUT example_params text, OUT ignored boolean,
+    OUT seq_id bigint, OUT sequence bigint[])
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'perfguard_findings_raw'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
@@ -151,7 +152,8 @@ CREATE VIEW perfguard._scope_findings AS
          f.ignored OR r.kind IS NOT NULL AS suppressed
     FROM (SELECT 1 AS kind_id, * FROM perfguard._findings_raw(1)
           UNION ALL SELECT 2, * FROM perfguard._findings_raw(2)
-          UNION ALL SELECT 3, * FROM perfguard._findings_raw(3)) f
+          UNION ALL SELECT 3, * FROM perfguard._findings_raw(3)
+          UNION ALL SELECT 4, * FROM perfguard._findings_raw(4)) f
     LEFT JOIN LATERAL (
            SELECT i.kind, i.reason FROM perfguard._ignore_rules() i
             WHERE (i.kind = 'queryid' AND i.queryid = f.queryid)
@@ -174,7 +176,10 @@ CREATE VIEW perfguard.n_plus_one AS
   SELECT f.dbid, f.userid, f.route, f.parent_queryid, p.query AS parent_query,
          f.queryid, c.query, f.occurrences, f.total_repeats, f.max_repeats,
          f.max_distinct_params, f.wasted_ms, f.last_seen,
-         x.table_name, x.column_name, x.suggestion, f.example_params
+         x.table_name, x.column_name, x.suggestion, f.example_params,
+         (SELECT q.sequence FROM perfguard._findings_raw(4) q
+           WHERE q.queryid = f.seq_id AND q.dbid = f.dbid AND q.userid = f.userid
+             AND q.route = f.route LIMIT 1) AS sequence
     FROM perfguard._scope_findings f
     LEFT JOIN perfguard._texts c
            ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid
@@ -196,6 +201,25 @@ CREATE VIEW perfguard.errors AS
            ON t.userid = e.userid AND t.dbid = e.dbid AND t.queryid = e.queryid;
 COMMENT ON VIEW perfguard.errors IS
   'Statements that failed, per fingerprint and SQLSTATE, with the message of the last one';
+
+CREATE VIEW perfguard.n_plus_one_sequences AS
+  SELECT f.dbid, f.userid, f.route, f.parent_queryid, p.query AS parent_query,
+         f.queryid AS sequence_id, f.sequence,
+         (SELECT array_agg(t.query ORDER BY m.ord)
+            FROM unnest(f.sequence) WITH ORDINALITY m(qid, ord)
+            LEFT JOIN perfguard._texts t
+                   ON t.userid = f.userid AND t.dbid = f.dbid AND t.queryid = m.qid) AS queries,
+         f.occurrences, f.total_repeats AS total_iterations,
+         f.max_repeats AS max_iterations, f.wasted_ms, f.last_seen,
+         'one loop runs ' || array_length(f.sequence, 1) ||
+         ' queries per row: load each of them for all rows at once (JOINs, or one query per relation with = ANY(...)) / '
+         'Django: select_related()/prefetch_related() for each relation in the loop / Rails: includes(...) for each' AS suggestion
+    FROM perfguard._scope_findings f
+    LEFT JOIN perfguard._texts p
+           ON p.userid = f.userid AND p.dbid = f.dbid AND p.queryid = f.parent_queryid
+   WHERE f.kind_id = 4 AND NOT f.suppressed;
+COMMENT ON VIEW perfguard.n_plus_one_sequences IS
+  'A request that repeats a sequence of 2 to 5 statements per row (M x N+1): one finding with every child';
 
 CREATE VIEW perfguard.duplicates AS
   SELECT f.dbid, f.userid, f.route, f.queryid, c.query, f.occurrences,
@@ -236,7 +260,7 @@ COMMENT ON VIEW perfguard.write_loops IS
 
 CREATE VIEW perfguard.ignored AS
   SELECT CASE f.kind_id WHEN 1 THEN 'n_plus_one' WHEN 2 THEN 'duplicate'
-                        ELSE 'write_loop' END AS category,
+                        WHEN 3 THEN 'write_loop' ELSE 'n_plus_one_sequence' END AS category,
          f.dbid, f.userid, f.route, f.queryid, c.query,
          coalesce(f.rule_reason,
                   CASE WHEN f.ignored THEN 'perfguard=''ignore'' on the statement' END) AS reason,
@@ -374,7 +398,10 @@ CREATE FUNCTION perfguard._index_advice_missing(
     OUT queryids bigint[], OUT calls bigint,
     OUT est_cost_before double precision, OUT est_cost_after double precision,
     OUT est_improvement double precision, OUT index_bytes bigint,
-    OUT impact_ms double precision)
+    OUT impact_ms double precision, OUT applied boolean,
+    OUT applied_index text, OUT mean_ms_before double precision,
+    OUT mean_ms_after double precision, OUT calls_after bigint,
+    OUT actual_improvement double precision)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'perfguard_index_advice_missing'
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
@@ -503,24 +530,33 @@ CREATE VIEW perfguard._index_advice_catalog AS
               AND x.keys[1:cardinality(con.conkey)] @> con.conkey
               AND x.keys[1:cardinality(con.conkey)] <@ con.conkey);
 
+-- applied .. actual_improvement: the closed loop (docs/index_advice.md):
+-- a 'missing' advice whose index now exists stays listed with applied = true
+-- and the mean time per call of its statements before the advice and since.
 CREATE VIEW perfguard.index_advice AS
   SELECT kind, schema_name, table_name, index_name, columns, ddl, reason,
          queryids, calls, est_cost_before, est_cost_after, est_improvement,
-         index_bytes, impact_ms
+         index_bytes, impact_ms, applied, applied_index, mean_ms_before,
+         mean_ms_after, calls_after, actual_improvement
     FROM (
       SELECT m.kind, m.schema_name, m.table_name, m.index_name,
              m.columns, m.ddl, m.reason, m.queryids, m.calls,
              m.est_cost_before, m.est_cost_after, m.est_improvement,
-             m.index_bytes, m.impact_ms, 1 AS korder, m.ord
+             m.index_bytes, m.impact_ms, m.applied, m.applied_index,
+             m.mean_ms_before, m.mean_ms_after, m.calls_after,
+             m.actual_improvement, 1 AS korder, m.ord
         FROM perfguard._index_advice_missing() WITH ORDINALITY
              AS m(kind, schema_name, table_name, index_name, columns, ddl,
                   reason, queryids, calls, est_cost_before, est_cost_after,
-                  est_improvement, index_bytes, impact_ms, ord)
+                  est_improvement, index_bytes, impact_ms, applied,
+                  applied_index, mean_ms_before, mean_ms_after, calls_after,
+                  actual_improvement, ord)
       UNION ALL
       SELECT c.kind, c.schema_name, c.table_name, c.index_name, c.columns,
              c.ddl, c.reason, NULL::bigint[], NULL::bigint,
              NULL::float8, NULL::float8, NULL::float8, c.index_bytes,
-             NULL::float8,
+             NULL::float8, false, NULL::text, NULL::float8, NULL::float8,
+             NULL::bigint, NULL::float8,
              CASE c.kind WHEN 'fk_without_index' THEN 2 WHEN 'duplicate' THEN 3
                          WHEN 'redundant' THEN 4 ELSE 5 END,
              0
@@ -610,6 +646,17 @@ CREATE VIEW perfguard.findings AS
                   coalesce(left(n.parent_query, 80), 'an unknown parent')) AS detail,
            n.suggestion, n.wasted_ms AS impact_ms, n.last_seen
       FROM perfguard.n_plus_one n
+     WHERE n.sequence IS NULL
+    UNION ALL
+    SELECT 'n_plus_one_sequence',
+           CASE WHEN q.max_iterations >= 50 THEN 'high'
+                WHEN q.max_iterations >= 10 THEN 'medium' ELSE 'low' END,
+           q.route, q.sequence_id, array_to_string(q.queries, E'\n'),
+           format('%s queries repeated %s times in one request after %s',
+                  array_length(q.sequence, 1), q.max_iterations,
+                  coalesce(left(q.parent_query, 80), 'an unknown parent')),
+           q.suggestion, q.wasted_ms, q.last_seen
+      FROM perfguard.n_plus_one_sequences q
     UNION ALL
     SELECT 'duplicate', CASE WHEN d.max_duplicates >= 10 THEN 'medium' ELSE 'low' END,
            d.route, d.queryid, d.query,
@@ -674,8 +721,12 @@ CREATE VIEW perfguard.findings AS
       FROM perfguard.offset_pagination o
     -- END plan insights findings
     UNION ALL
-    SELECT 'index_' || a.kind,
-           CASE WHEN a.kind = 'missing' AND a.est_improvement >= 0.9 THEN 'high'
+    -- BEGIN index advice findings
+    -- applied advice is no to-do: it shows only as index_applied when its
+    -- statements became slower per call since the index exists
+    SELECT 'index_' || CASE WHEN a.applied THEN 'applied' ELSE a.kind END,
+           CASE WHEN a.applied THEN 'medium'
+                WHEN a.kind = 'missing' AND a.est_improvement >= 0.9 THEN 'high'
                 WHEN a.kind IN ('missing', 'fk_without_index') THEN 'medium'
                 ELSE 'low' END,
            NULL::text, a.queryids[1],
@@ -687,8 +738,15 @@ CREATE VIEW perfguard.findings AS
                   CASE WHEN a.index_name IS NOT NULL THEN ' index ' || a.index_name
                        ELSE ' (' || array_to_string(a.columns, ', ') || ')' END,
                   a.reason),
-           a.ddl, a.impact_ms, NULL::timestamptz
+           CASE WHEN a.applied
+                THEN format('index %I, created from this advice, did not make its statements faster: check their plans with EXPLAIN, and drop it (DROP INDEX CONCURRENTLY %I.%I) if no statement uses it',
+                            a.applied_index, a.schema_name, a.applied_index)
+                ELSE a.ddl END,
+           CASE WHEN a.applied THEN -a.impact_ms ELSE a.impact_ms END,
+           NULL::timestamptz
       FROM perfguard.index_advice a
+     WHERE NOT a.applied OR a.actual_improvement < 0
+    -- END index advice findings
   ) f
   ORDER BY impact_ms DESC NULLS LAST;
 COMMENT ON VIEW perfguard.findings IS

@@ -586,6 +586,7 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 {
 	pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 	bool		toplevel = false;
+	double		exec_ms = 0;
 
 	if (f && pfg_store_ready())
 	{
@@ -597,6 +598,7 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 
 		inflight_remove(f);
 		toplevel = slot.toplevel;
+		exec_ms = slot.ms;
 
 		memset(&st, 0, sizeof(st));
 		st.ms = slot.ms;
@@ -628,7 +630,7 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 		standard_ExecutorEnd(queryDesc);
 
 	if (toplevel)
-		pfg_scope_statement_end();
+		pfg_scope_statement_end(exec_ms);
 }
 
 /*
@@ -706,7 +708,7 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_END_TRY();
 
 	if (top)
-		pfg_scope_statement_end();
+		pfg_scope_statement_end(-1);
 }
 
 /*

@@ -107,4 +107,41 @@ SELECT h.calls, h.window_end - h.window_start AS window_length,
   JOIN perfguard.statements s USING (userid, dbid, queryid, toplevel)
  WHERE s.query = 'SELECT pg_sleep($1)';
 
-DROP TABLE by_book, by_author;
+-- repeating sequences (M x N+1): for each book, its author then its
+-- publisher: one finding with both children, not two unrelated ones
+CREATE TABLE by_publisher (id int PRIMARY KEY, name text);
+INSERT INTO by_publisher SELECT g, 'p' || g FROM generate_series(1, 10) g;
+SELECT perfguard.reset();
+SELECT perfguard.begin_request('/books/');
+SELECT id, author_id FROM by_book ORDER BY id;
+SELECT name FROM by_author WHERE id = 1;
+SELECT name FROM by_publisher WHERE id = 1;
+SELECT name FROM by_author WHERE id = 2;
+SELECT name FROM by_publisher WHERE id = 2;
+SELECT name FROM by_author WHERE id = 3;
+SELECT name FROM by_publisher WHERE id = 3;
+SELECT name FROM by_author WHERE id = 4;
+SELECT name FROM by_publisher WHERE id = 4;
+SELECT name FROM by_author WHERE id = 5;
+SELECT name FROM by_publisher WHERE id = 5;
+SELECT n_plus_one FROM perfguard.end_request();
+SELECT route, parent_query, queries, occurrences, total_iterations,
+       suggestion LIKE 'one loop runs 2 queries per row%' AS suggests
+  FROM perfguard.n_plus_one_sequences;
+SELECT query, sequence IS NOT NULL AS in_sequence,
+       cardinality(sequence) AS sequence_length
+  FROM perfguard.n_plus_one ORDER BY query;
+SELECT category, route, query FROM perfguard.findings
+ WHERE category LIKE 'n_plus_one%';
+-- a loop of one query alternating with nothing else is no sequence
+SELECT perfguard.begin_request('/plain/');
+SELECT id, author_id FROM by_book ORDER BY id;
+SELECT name FROM by_author WHERE id = 1;
+SELECT name FROM by_author WHERE id = 2;
+SELECT name FROM by_author WHERE id = 3;
+SELECT name FROM by_author WHERE id = 4;
+SELECT name FROM by_author WHERE id = 5;
+SELECT n_plus_one FROM perfguard.end_request();
+SELECT route, cardinality(sequence) FROM perfguard.n_plus_one_sequences ORDER BY route;
+
+DROP TABLE by_book, by_author, by_publisher;

@@ -71,9 +71,14 @@ EXPLAIN (COSTS OFF) SELECT count(*) FROM ia_orders WHERE customer_id = 42;
 EXPLAIN (COSTS OFF) SELECT id FROM ia_orders
  WHERE tenant_id = 10 AND status = 'open' AND created_at >= '2024-01-20'
  ORDER BY created_at DESC LIMIT 5;
--- with the indexes in place, nothing is missing any more
+-- with the indexes in place, nothing is missing any more: the advice shows
+-- as applied (the closed loop, see index_advice_applied)
 SELECT count(*) AS still_missing FROM perfguard.index_advice
- WHERE kind = 'missing' AND table_name = 'ia_orders';
+ WHERE kind = 'missing' AND NOT applied AND table_name = 'ia_orders';
+SELECT columns, applied, applied_index, calls_after
+  FROM perfguard.index_advice
+ WHERE kind = 'missing' AND applied AND table_name = 'ia_orders'
+ ORDER BY columns;
 SELECT indexname FROM pg_indexes WHERE tablename = 'ia_orders' ORDER BY 1;
 
 --

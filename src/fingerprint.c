@@ -273,7 +273,7 @@ literal_end(const char *src, int loc)
 uint64
 pfg_hash_constants(const char *src, JumbleState *jstate)
 {
-	uint64		h = 0;
+	uint64		h = UINT64CONST(0xcbf29ce484222325);	/* FNV-1a */
 	int			i;
 
 	if (jstate == NULL || src == NULL || jstate->clocations_count == 0)
@@ -282,12 +282,19 @@ pfg_hash_constants(const char *src, JumbleState *jstate)
 	{
 		int			loc = jstate->clocations[i].location;
 		int			end;
+		int			p;
 
 		if (loc < 0)
 			continue;
 		end = literal_end(src, loc);
-		h = hash_combine64(h, hash_bytes_extended((const unsigned char *) src + loc,
-												  end - loc, i));
+		for (p = loc; p < end; p++)
+		{
+			h ^= (unsigned char) src[p];
+			h *= UINT64CONST(0x100000001b3);
+		}
+		/* a separator, so that ('ab','c') and ('a','bc') differ */
+		h ^= 0xff;
+		h *= UINT64CONST(0x100000001b3);
 	}
 	return h ? h : 1;
 }
@@ -436,20 +443,29 @@ pfg_trailing_comment(const char *src, int loc, int len,
 {
 	const char *s = src + loc;
 	int			end = len;
-	int			p;
+	const char *p;
 
 	while (end > 0 && (scanner_isspace(s[end - 1]) || s[end - 1] == ';'))
 		end--;
 	if (end < 4 || s[end - 1] != '/' || s[end - 2] != '*')
 		return false;
-	for (p = end - 3; p > 0; p--)
+
+	/*
+	 * The opening "/" + "*" nearest to the end: memrchr finds each slash
+	 * with vector instructions (sqlcommenter values are URL-encoded, so the
+	 * comment itself rarely holds one).
+	 */
+	p = s + end - 3;
+	while ((p = memrchr(s, '/', p - s)) != NULL)
 	{
-		if (s[p - 1] == '/' && s[p] == '*')
+		if (p[1] == '*' && p + 2 <= s + end - 2)
 		{
-			*cstart = s + p + 1;
-			*clen = (end - 2) - (p + 1);
+			*cstart = p + 2;
+			*clen = (int) ((s + end - 2) - (p + 2));
 			return true;
 		}
+		if (p == s)
+			break;
 	}
 	return false;
 }
@@ -477,6 +493,20 @@ url_decode(const char *s, int n, char *dst, int dstlen)
 {
 	int			i;
 	int			o = 0;
+
+	if (n < dstlen && memchr(s, '%', n) == NULL)
+	{
+		bool		plain = true;
+
+		for (i = 0; i < n && plain; i++)
+			plain = ((unsigned char) s[i] >= 0x20 && (unsigned char) s[i] < 0x80);
+		if (plain)
+		{
+			memcpy(dst, s, n);
+			dst[n] = '\0';
+			return;
+		}
+	}
 
 	for (i = 0; i < n && o < dstlen - 1; i++)
 	{
@@ -614,7 +644,12 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 		return false;
 
 	if (trace[0])
-		snprintf(key, keylen, "t:%s", trace);
+	{
+		/* the common case: no formatting, just a prefix and a copy */
+		key[0] = 't';
+		key[1] = ':';
+		strlcpy(key + 2, trace, keylen - 2);
+	}
 	else
 		snprintf(key, keylen, "r:%s|c:%s|a:%s|f:%s",
 				 route, controller, action, framework);

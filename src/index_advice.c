@@ -38,6 +38,14 @@
  *	   one when the longer index, planned for the shorter one's statements,
  *	   still proves itself for each of them.
  *
+ * Closed loop: every 'missing' row is remembered in a small shared table
+ * (PFG_ADVICE_MAX entries, tranche "perfguard_advice") with a snapshot of
+ * its statements' cumulative calls and time.  At report time, advice whose
+ * index now exists (a valid btree index starting with the advised columns)
+ * is listed with applied = true and the mean time per call before the
+ * advice and since.  The table is saved at a clean shutdown like the
+ * statistics (PFG_ADVICE_FILE).  Also report-time only.
+ *
  * Errors while analysing one statement of the store (a table dropped, a
  * text that no longer parses, a truncated text) skip that statement: each
  * runs in an internal subtransaction that is always rolled back, which also
@@ -81,6 +89,10 @@
 #include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/bufpage.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -90,6 +102,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "perfguard.h"
 
@@ -108,6 +121,12 @@ PG_FUNCTION_INFO_V1(perfguard_advise);
 #define PFG_MAX_CANDIDATES		8
 /* Fake OIDs of hypothetical indexes count down from here. */
 #define PFG_HYPO_OID_BASE		((Oid) 0xFFFFFF00)
+/* Closed loop: advice remembered in shared memory, and its statements. */
+#define PFG_ADVICE_MAX			256
+#define PFG_ADVICE_QIDS			16
+#define PFG_ADVICE_FILE			"pg_stat/perfguard_advice.stat"
+#define PFG_ADVICE_MAGIC		0x50464141	/* "PFAA" */
+#define PFG_ADVICE_FORMAT		1
 
 /*---- types ----*/
 
@@ -196,7 +215,69 @@ typedef struct adviceRow
 	bool		merged;			/* folded into another row */
 } adviceRow;
 
+/*
+ * One remembered 'missing' advice (closed loop).  The key is (dbid, relid,
+ * columns with their directions); the counters are the cumulative calls and
+ * time of each statement it serves, summed over users, when the advice was
+ * last computed while not applied.
+ */
+typedef struct pfgAdviceEntry
+{
+	bool		used;
+	bool		applied;		/* an index with these leading columns exists */
+	int16		ncols;
+	int16		nq;
+	Oid			dbid;
+	Oid			relid;
+	Oid			applied_index;
+	AttrNumber	attnos[PFG_MAX_COLS];
+	bool		desc[PFG_MAX_COLS];
+	bool		nulls_first[PFG_MAX_COLS];
+	uint64		queryids[PFG_ADVICE_QIDS];
+	int64		calls[PFG_ADVICE_QIDS];
+	double		total_ms[PFG_ADVICE_QIDS];
+	double		est_cost_before;
+	double		est_cost_after;
+	double		est_improvement;
+	TimestampTz advised_at;		/* when the counters were taken */
+	TimestampTz applied_at;		/* when the index was first seen */
+} pfgAdviceEntry;
+
+typedef struct pfgAdviceShared
+{
+	LWLock	   *lock;
+	pfgAdviceEntry entries[PFG_ADVICE_MAX];
+} pfgAdviceShared;
+
+typedef struct pfgAdviceFileHeader
+{
+	uint32		magic;
+	uint32		pg_major;
+	uint32		format;
+	uint32		entrysize;
+	uint32		count;
+} pfgAdviceFileHeader;
+
+/* Cumulative counters of one query id in this database (all users). */
+typedef struct qidStat
+{
+	uint64		queryid;
+	int64		calls;
+	double		total_ms;
+} qidStat;
+
+typedef struct qidStats
+{
+	qidStat    *items;
+	int			n;
+	int			cap;
+} qidStats;
+
 /*---- static state ----*/
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static pfgAdviceShared *advice_shared = NULL;
 
 static get_relation_info_hook_type prev_get_relation_info_hook = NULL;
 
@@ -208,17 +289,194 @@ static int	hypo_nactive = 0;
 
 static void pfg_get_relation_info(PlannerInfo *root, Oid relationObjectId,
 								  bool inhparent, RelOptInfo *rel);
+static void advice_shmem_request(void);
+static void advice_shmem_startup(void);
+static void advice_shmem_shutdown(int code, Datum arg);
+static void advice_dump(void);
+static void advice_load(void);
 
 /*
  * pfg_index_advice_init
- *		Install the get_relation_info_hook (called from _PG_init when
- *		preloaded).
+ *		Install the get_relation_info_hook and the shared-memory hooks of the
+ *		remembered advice (called from _PG_init when preloaded).
  */
 void
 pfg_index_advice_init(void)
 {
 	prev_get_relation_info_hook = get_relation_info_hook;
 	get_relation_info_hook = pfg_get_relation_info;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = advice_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = advice_shmem_startup;
+}
+
+/*---- remembered advice: shared memory and its file ----*/
+
+static void
+advice_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(pfgAdviceShared)));
+	RequestNamedLWLockTranche("perfguard_advice", 1);
+}
+
+/*
+ * advice_shmem_startup
+ *		Create or attach to the advice table; the postmaster loads the file
+ *		of the last clean shutdown and arranges to write it at the next.
+ */
+static void
+advice_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	advice_shared = NULL;
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	advice_shared = ShmemInitStruct("perfguard_advice",
+									sizeof(pfgAdviceShared), &found);
+	if (!found)
+	{
+		memset(advice_shared, 0, sizeof(pfgAdviceShared));
+		advice_shared->lock = &(GetNamedLWLockTranche("perfguard_advice"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+
+	if (!IsUnderPostmaster)
+		on_shmem_exit(advice_shmem_shutdown, (Datum) 0);
+	if (!found && !IsUnderPostmaster)
+		advice_load();
+}
+
+/*
+ * advice_shmem_shutdown
+ *		on_shmem_exit callback of the postmaster: write the table, unless
+ *		after a crash or with perfguard.save off.
+ */
+static void
+advice_shmem_shutdown(int code, Datum arg)
+{
+	if (code || !advice_shared || !pfg_save)
+		return;
+	advice_dump();
+}
+
+/*
+ * advice_dump
+ *		Write the used entries to PFG_ADVICE_FILE ".tmp" and rename it into
+ *		place.  Errors are reported at LOG (the postmaster is exiting).
+ */
+static void
+advice_dump(void)
+{
+	const char *tmpfile = PFG_ADVICE_FILE ".tmp";
+	FILE	   *file;
+	pfgAdviceFileHeader hdr;
+	int			i;
+
+	file = AllocateFile(tmpfile, PG_BINARY_W);
+	if (file == NULL)
+		goto error;
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = PFG_ADVICE_MAGIC;
+	hdr.pg_major = PG_VERSION_NUM / 100;
+	hdr.format = PFG_ADVICE_FORMAT;
+	hdr.entrysize = sizeof(pfgAdviceEntry);
+	for (i = 0; i < PFG_ADVICE_MAX; i++)
+		if (advice_shared->entries[i].used)
+			hdr.count++;
+	if (fwrite(&hdr, sizeof(hdr), 1, file) != 1)
+		goto error;
+	for (i = 0; i < PFG_ADVICE_MAX; i++)
+	{
+		if (!advice_shared->entries[i].used)
+			continue;
+		if (fwrite(&advice_shared->entries[i], sizeof(pfgAdviceEntry), 1,
+				   file) != 1)
+			goto error;
+	}
+	if (FreeFile(file))
+	{
+		file = NULL;
+		goto error;
+	}
+	(void) durable_rename(tmpfile, PFG_ADVICE_FILE, LOG);
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("perfguard: could not write file \"%s\": %m", tmpfile)));
+	if (file)
+		FreeFile(file);
+	unlink(tmpfile);
+}
+
+/*
+ * advice_load
+ *		Read PFG_ADVICE_FILE into the fresh table and unlink it, so that a
+ *		crash never brings back stale advice.  A bad file gives a WARNING
+ *		and an empty table.
+ */
+static void
+advice_load(void)
+{
+	FILE	   *file;
+	pfgAdviceFileHeader hdr;
+	const char *why = NULL;
+	uint32		n;
+
+	file = AllocateFile(PFG_ADVICE_FILE, PG_BINARY_R);
+	if (file == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("perfguard: could not read file \"%s\": %m",
+							PFG_ADVICE_FILE)));
+		return;
+	}
+	if (fread(&hdr, sizeof(hdr), 1, file) != 1)
+		why = "file is truncated";
+	else if (hdr.magic != PFG_ADVICE_MAGIC)
+		why = "file is not a perfguard advice file";
+	else if (hdr.pg_major != PG_VERSION_NUM / 100 ||
+			 hdr.format != PFG_ADVICE_FORMAT ||
+			 hdr.entrysize != sizeof(pfgAdviceEntry))
+		why = "file was written by an incompatible version";
+	else if (hdr.count > PFG_ADVICE_MAX)
+		why = "file has too many entries";
+	for (n = 0; why == NULL && n < hdr.count; n++)
+	{
+		pfgAdviceEntry *e = &advice_shared->entries[n];
+
+		if (fread(e, sizeof(pfgAdviceEntry), 1, file) != 1)
+			why = "file is truncated";
+		else if (!e->used || e->ncols < 1 || e->ncols > PFG_MAX_COLS ||
+				 e->nq < 0 || e->nq > PFG_ADVICE_QIDS)
+			why = "file has an invalid entry";
+	}
+	if (why == NULL)
+	{
+		char		extra;
+
+		if (fread(&extra, 1, 1, file) != 0)
+			why = "file has trailing data";
+	}
+	if (why != NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("perfguard: ignoring advice file \"%s\": %s",
+						PFG_ADVICE_FILE, why)));
+		memset(advice_shared->entries, 0, sizeof(advice_shared->entries));
+	}
+	FreeFile(file);
+	unlink(PFG_ADVICE_FILE);
 }
 
 /*---- hypothetical indexes ----*/
@@ -890,17 +1148,16 @@ rel_am(Oid relid)
 }
 
 /*
- * existing_index_covers
- *		Does a valid, non-partial btree index of the table start with the
- *		candidate's columns (in order)?  Then the planner already had it.
+ * covering_index
+ *		The first valid, non-partial btree index of the open table whose key
+ *		starts with these columns (in order), or InvalidOid.
  */
-static bool
-existing_index_covers(const pfgCandidate *c)
+static Oid
+covering_index(Relation rel, int ncols, const AttrNumber *attnos)
 {
-	Relation	rel = table_open(c->relid, AccessShareLock);
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
-	bool		found = false;
+	Oid			found = InvalidOid;
 
 	foreach(lc, indexes)
 	{
@@ -912,20 +1169,35 @@ existing_index_covers(const pfgCandidate *c)
 		if (!HeapTupleIsValid(tp))
 			continue;
 		ix = (Form_pg_index) GETSTRUCT(tp);
-		if (!ix->indisvalid || ix->indnkeyatts < c->ncols ||
+		if (!ix->indisvalid || ix->indnkeyatts < ncols ||
 			!heap_attisnull(tp, Anum_pg_index_indpred, NULL) ||
 			rel_am(ix->indexrelid) != BTREE_AM_OID)
 			same = false;
-		for (i = 0; same && i < c->ncols; i++)
-			if (ix->indkey.values[i] != c->attnos[i])
+		for (i = 0; same && i < ncols; i++)
+			if (ix->indkey.values[i] != attnos[i])
 				same = false;
 		ReleaseSysCache(tp);
 		if (same)
 		{
-			found = true;
+			found = lfirst_oid(lc);
 			break;
 		}
 	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * existing_index_covers
+ *		Does a valid, non-partial btree index of the table start with the
+ *		candidate's columns (in order)?  Then the planner already had it.
+ */
+static bool
+existing_index_covers(const pfgCandidate *c)
+{
+	Relation	rel = table_open(c->relid, AccessShareLock);
+	bool		found = OidIsValid(covering_index(rel, c->ncols, c->attnos));
+
 	table_close(rel, AccessShareLock);
 	return found;
 }
@@ -1420,6 +1692,385 @@ dbl(double v)
 	return p;
 }
 
+/*---- closed loop: remembered advice, applied or not ----*/
+
+static void
+qid_collect_cb(const void *entry, void *arg)
+{
+	const pfgStmtEntry *e = (const pfgStmtEntry *) entry;
+	qidStats   *qs = (qidStats *) arg;
+
+	if (e->key.dbid != MyDatabaseId)
+		return;
+	if (qs->n == qs->cap)
+	{
+		qs->cap = qs->cap ? qs->cap * 2 : 64;
+		qs->items = qs->items ? repalloc(qs->items, sizeof(qidStat) * qs->cap) :
+			palloc(sizeof(qidStat) * qs->cap);
+	}
+	qs->items[qs->n].queryid = e->key.queryid;
+	qs->items[qs->n].calls = e->counters.calls;
+	qs->items[qs->n].total_ms = e->counters.total_ms;
+	qs->n++;
+}
+
+static int
+cmp_qidstat(const void *a, const void *b)
+{
+	uint64		x = ((const qidStat *) a)->queryid;
+	uint64		y = ((const qidStat *) b)->queryid;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * qid_stats_build
+ *		The cumulative calls and time of every query id of this database,
+ *		summed over users and nesting levels, sorted by query id.
+ */
+static void
+qid_stats_build(qidStats *qs)
+{
+	int			i,
+				j;
+
+	memset(qs, 0, sizeof(*qs));
+	pfg_store_foreach_statement(qid_collect_cb, qs);
+	if (qs->n == 0)
+		return;
+	qsort(qs->items, qs->n, sizeof(qidStat), cmp_qidstat);
+	for (i = 1, j = 0; i < qs->n; i++)
+	{
+		if (qs->items[i].queryid == qs->items[j].queryid)
+		{
+			qs->items[j].calls += qs->items[i].calls;
+			qs->items[j].total_ms += qs->items[i].total_ms;
+		}
+		else
+			qs->items[++j] = qs->items[i];
+	}
+	qs->n = j + 1;
+}
+
+static const qidStat *
+qid_find(const qidStats *qs, uint64 queryid)
+{
+	qidStat		key;
+
+	if (qs->n == 0)
+		return NULL;
+	key.queryid = queryid;
+	return bsearch(&key, qs->items, qs->n, sizeof(qidStat), cmp_qidstat);
+}
+
+static bool
+advice_same_key(const pfgAdviceEntry *e, Oid dbid, Oid relid, int ncols,
+				const AttrNumber *attnos, const bool *desc,
+				const bool *nulls_first)
+{
+	int			i;
+
+	if (!e->used || e->dbid != dbid || e->relid != relid || e->ncols != ncols)
+		return false;
+	for (i = 0; i < ncols; i++)
+		if (e->attnos[i] != attnos[i] || e->desc[i] != desc[i] ||
+			e->nulls_first[i] != nulls_first[i])
+			return false;
+	return true;
+}
+
+/*
+ * advice_remember
+ *		Remember (or refresh) a 'missing' advice with a snapshot of its
+ *		statements' counters, and return their mean time per call so far
+ *		(-1 when none ran).  An entry still marked applied is being advised
+ *		again, so its index is gone: it goes back to plain advice.  When the
+ *		table is full, the oldest advice not applied makes room (or else the
+ *		oldest applied one).  Only copies happen under the lock.
+ */
+static double
+advice_remember(const pfgCandidate *c, const int64 *ids, int nq,
+				const qidStats *qs, double before, double after)
+{
+	pfgAdviceEntry ne;
+	double		sum_ms = 0;
+	int64		sum_calls = 0;
+	int			i,
+				slot = -1,
+				victim = -1;
+
+	memset(&ne, 0, sizeof(ne));
+	ne.used = true;
+	ne.dbid = MyDatabaseId;
+	ne.relid = c->relid;
+	ne.ncols = c->ncols;
+	memcpy(ne.attnos, c->attnos, sizeof(ne.attnos));
+	memcpy(ne.desc, c->desc, sizeof(ne.desc));
+	memcpy(ne.nulls_first, c->nulls_first, sizeof(ne.nulls_first));
+	ne.nq = Min(nq, PFG_ADVICE_QIDS);
+	for (i = 0; i < ne.nq; i++)
+	{
+		const qidStat *st = qid_find(qs, (uint64) ids[i]);
+
+		ne.queryids[i] = (uint64) ids[i];
+		ne.calls[i] = st ? st->calls : 0;
+		ne.total_ms[i] = st ? st->total_ms : 0;
+		sum_calls += ne.calls[i];
+		sum_ms += ne.total_ms[i];
+	}
+	ne.est_cost_before = before;
+	ne.est_cost_after = after;
+	ne.est_improvement = before > 0 ? 1.0 - after / before : 0.0;
+	ne.advised_at = GetCurrentTimestamp();
+
+	if (advice_shared != NULL)
+	{
+		LWLockAcquire(advice_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < PFG_ADVICE_MAX; i++)
+		{
+			pfgAdviceEntry *e = &advice_shared->entries[i];
+
+			if (advice_same_key(e, ne.dbid, ne.relid, ne.ncols, ne.attnos,
+								ne.desc, ne.nulls_first))
+			{
+				slot = i;
+				break;
+			}
+			if (!e->used)
+			{
+				if (victim < 0 || advice_shared->entries[victim].used)
+					victim = i;
+			}
+			else if (victim < 0 ||
+					 (advice_shared->entries[victim].used &&
+					  (advice_shared->entries[victim].applied > e->applied ||
+					   (advice_shared->entries[victim].applied == e->applied &&
+						e->advised_at < advice_shared->entries[victim].advised_at))))
+				victim = i;
+		}
+		if (slot < 0)
+			slot = victim;
+		if (slot >= 0)
+			advice_shared->entries[slot] = ne;
+		LWLockRelease(advice_shared->lock);
+	}
+	return sum_calls > 0 ? sum_ms / sum_calls : -1;
+}
+
+/*
+ * advice_emit_applied
+ *		The rows of remembered advice of this database whose index now
+ *		exists (a valid, non-partial btree index whose key starts with the
+ *		advised columns), with the mean time per call of the advised
+ *		statements before the advice and since.  On the way, advice on a
+ *		table that is gone is forgotten, and advice whose index was dropped
+ *		goes back to plain advice.  A caller without pg_read_all_stats sees
+ *		only advice on tables it may read.
+ */
+static void
+advice_emit_applied(ReturnSetInfo *rsinfo, bool all, const qidStats *qs)
+{
+	pfgAdviceEntry *copy;
+	int			ncopy = 0;
+	int			i;
+	TimestampTz stats_reset;
+	int64		dummy;
+
+	if (advice_shared == NULL)
+		return;
+	pfg_store_info(&stats_reset, &dummy, &dummy, &dummy, &dummy, &dummy,
+				   &dummy);
+
+	copy = palloc(sizeof(pfgAdviceEntry) * PFG_ADVICE_MAX);
+	LWLockAcquire(advice_shared->lock, LW_SHARED);
+	for (i = 0; i < PFG_ADVICE_MAX; i++)
+		if (advice_shared->entries[i].used &&
+			advice_shared->entries[i].dbid == MyDatabaseId)
+			copy[ncopy++] = advice_shared->entries[i];
+	LWLockRelease(advice_shared->lock);
+
+	for (i = 0; i < ncopy; i++)
+	{
+		pfgAdviceEntry *e = &copy[i];
+		Relation	rel = NULL;
+		Relation	irel;
+		Oid			idx = InvalidOid;
+		bool		gone = true;
+		pfgCandidate c;
+		Datum		values[20];
+		bool		nulls[20];
+		Datum	   *cols;
+		Datum	   *qids;
+		int			j,
+					k;
+		int64		calls_now = 0,
+					before_calls = 0,
+					after_calls = 0;
+		double		before_ms = 0,
+					after_ms = 0,
+					mean_before,
+					mean_after;
+		bool		restarted = (stats_reset > e->advised_at);
+		int64		index_bytes = 0;
+		char	   *idxname;
+
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(e->relid)))
+			rel = try_relation_open(e->relid, AccessShareLock);
+		if (rel != NULL)
+		{
+			char		relkind = rel->rd_rel->relkind;
+
+			if (relkind == RELKIND_RELATION || relkind == RELKIND_MATVIEW)
+			{
+				gone = false;
+				idx = covering_index(rel, e->ncols, e->attnos);
+			}
+			relation_close(rel, AccessShareLock);
+		}
+
+		/* bring the shared entry up to date */
+		if (gone || (OidIsValid(idx) != e->applied) ||
+			(OidIsValid(idx) && idx != e->applied_index))
+		{
+			LWLockAcquire(advice_shared->lock, LW_EXCLUSIVE);
+			for (j = 0; j < PFG_ADVICE_MAX; j++)
+			{
+				pfgAdviceEntry *se = &advice_shared->entries[j];
+
+				if (!advice_same_key(se, e->dbid, e->relid, e->ncols,
+									 e->attnos, e->desc, e->nulls_first))
+					continue;
+				if (gone)
+					se->used = false;
+				else if (OidIsValid(idx))
+				{
+					if (!se->applied)
+						se->applied_at = GetCurrentTimestamp();
+					se->applied = true;
+					se->applied_index = idx;
+				}
+				else
+				{
+					se->applied = false;
+					se->applied_index = InvalidOid;
+				}
+				break;
+			}
+			LWLockRelease(advice_shared->lock);
+		}
+		if (gone || !OidIsValid(idx))
+			continue;
+		if (!all && pg_class_aclcheck(e->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+			continue;
+
+		/* before: the snapshot; after: what the statements added since */
+		for (k = 0; k < e->nq; k++)
+		{
+			const qidStat *st = qid_find(qs, e->queryids[k]);
+			int64		nc = st ? st->calls : 0;
+			double		nt = st ? st->total_ms : 0;
+
+			calls_now += nc;
+			before_calls += e->calls[k];
+			before_ms += e->total_ms[k];
+			if (restarted || nc < e->calls[k])
+			{
+				/* counters restarted (reset or eviction) since the advice */
+				after_calls += nc;
+				after_ms += nt;
+			}
+			else
+			{
+				after_calls += nc - e->calls[k];
+				after_ms += nt - e->total_ms[k];
+			}
+		}
+		mean_before = before_calls > 0 ? before_ms / before_calls : -1;
+		mean_after = after_calls > 0 ? Max(after_ms, 0) / after_calls : -1;
+
+		irel = try_relation_open(idx, AccessShareLock);
+		if (irel != NULL)
+		{
+			index_bytes = (int64) RelationGetNumberOfBlocks(irel) * BLCKSZ;
+			relation_close(irel, AccessShareLock);
+		}
+		idxname = get_rel_name(idx);
+		if (idxname == NULL)
+			continue;
+
+		memset(&c, 0, sizeof(c));
+		c.relid = e->relid;
+		c.ncols = e->ncols;
+		memcpy(c.attnos, e->attnos, sizeof(c.attnos));
+		memcpy(c.desc, e->desc, sizeof(c.desc));
+		memcpy(c.nulls_first, e->nulls_first, sizeof(c.nulls_first));
+
+		memset(nulls, 0, sizeof(nulls));
+		cols = palloc(sizeof(Datum) * c.ncols);
+		for (j = 0; j < c.ncols; j++)
+		{
+			char	   *att = get_attname(c.relid, c.attnos[j], true);
+
+			cols[j] = CStringGetTextDatum(att ? att : "?");
+		}
+		qids = palloc(sizeof(Datum) * Max(e->nq, 1));
+		for (j = 0; j < e->nq; j++)
+			qids[j] = Int64GetDatum((int64) e->queryids[j]);
+
+		j = 0;
+		values[j++] = CStringGetTextDatum("missing");
+		values[j++] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(c.relid)));
+		values[j++] = CStringGetTextDatum(get_rel_name(c.relid));
+		nulls[j++] = true;		/* index_name: see applied_index */
+		values[j++] = PointerGetDatum(construct_array(cols, c.ncols, TEXTOID,
+													  -1, false, TYPALIGN_INT));
+		values[j++] = CStringGetTextDatum(cand_ddl(&c));
+		if (mean_after >= 0 && mean_before > 0)
+			values[j++] = CStringGetTextDatum(psprintf("applied: index %s serves (%s); its %d statement%s ran %lld times since the advice at a mean of %.3f ms per call, against %.3f ms before (%+.0f%%)",
+													   quote_identifier(idxname),
+													   cand_columns_sql(&c),
+													   e->nq, e->nq == 1 ? "" : "s",
+													   (long long) after_calls,
+													   mean_after, mean_before,
+													   100.0 * (mean_after / mean_before - 1.0)));
+		else
+			values[j++] = CStringGetTextDatum(psprintf("applied: index %s serves (%s); its %d statement%s did not run since the advice",
+													   quote_identifier(idxname),
+													   cand_columns_sql(&c),
+													   e->nq, e->nq == 1 ? "" : "s"));
+		values[j++] = PointerGetDatum(construct_array(qids, e->nq, INT8OID, 8,
+													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[j++] = Int64GetDatum(calls_now);
+		values[j++] = Float8GetDatum(e->est_cost_before);
+		values[j++] = Float8GetDatum(e->est_cost_after);
+		values[j++] = Float8GetDatum(e->est_improvement);
+		values[j++] = Int64GetDatum(index_bytes);
+		/* impact_ms: the time the index saved so far (negative: lost) */
+		if (mean_after >= 0 && mean_before >= 0)
+			values[j++] = Float8GetDatum(after_calls * (mean_before - mean_after));
+		else
+			nulls[j++] = true;
+		values[j++] = BoolGetDatum(true);
+		values[j++] = CStringGetTextDatum(idxname);
+		if (mean_before >= 0)
+			values[j++] = Float8GetDatum(mean_before);
+		else
+			nulls[j++] = true;
+		if (mean_after >= 0)
+			values[j++] = Float8GetDatum(mean_after);
+		else
+			nulls[j++] = true;
+		values[j++] = Int64GetDatum(after_calls);
+		if (mean_after >= 0 && mean_before > 0)
+			values[j++] = Float8GetDatum(1.0 - mean_after / mean_before);
+		else
+			nulls[j++] = true;
+		Assert(j == 20);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pfree(copy);
+}
+
 /*
  * perfguard_index_advice_missing
  *		The 'missing' rows of perfguard.index_advice (see the file header).
@@ -1429,6 +2080,7 @@ perfguard_index_advice_missing(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	stmtCollect sc;
+	qidStats	qs;
 	List	   *rows = NIL;
 	ListCell   *lc,
 			   *lc2;
@@ -1530,11 +2182,15 @@ perfguard_index_advice_missing(PG_FUNCTION_ARGS)
 
 	list_sort(rows, cmp_rows);
 
+	/* the counters the remembered advice compares against */
+	qid_stats_build(&qs);
+
 	foreach(lc, rows)
 	{
 		adviceRow  *r = lfirst(lc);
-		Datum		values[14];
-		bool		nulls[14];
+		Datum		values[20];
+		bool		nulls[20];
+		double		mean_before;
 		Datum	   *cols;
 		Datum	   *qids;
 		int64	   *ids;
@@ -1597,8 +2253,23 @@ perfguard_index_advice_missing(PG_FUNCTION_ARGS)
 		values[i++] = Float8GetDatum(before > 0 ? 1.0 - after / before : 0.0);
 		values[i++] = Int64GetDatum((int64) pages * BLCKSZ);
 		values[i++] = Float8GetDatum(impact);
+		/* closed loop: remember it; not applied, as no index serves it */
+		mean_before = advice_remember(&r->cand, ids, nq, &qs, before, after);
+		values[i++] = BoolGetDatum(false);
+		nulls[i++] = true;		/* applied_index */
+		if (mean_before >= 0)
+			values[i++] = Float8GetDatum(mean_before);
+		else
+			nulls[i++] = true;
+		nulls[i++] = true;		/* mean_ms_after */
+		nulls[i++] = true;		/* calls_after */
+		nulls[i++] = true;		/* actual_improvement */
+		Assert(i == 20);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+
+	/* remembered advice whose index now exists */
+	advice_emit_applied(rsinfo, sc.all, &qs);
 	return (Datum) 0;
 }
 

@@ -37,6 +37,8 @@
 #define PFG_QUERY_LEN			2048
 /* Length of a request scope's label (route). */
 #define PFG_ROUTE_LEN			64
+/* Longest repeating sequence of fingerprints recognised (M x N+1). */
+#define PFG_SEQ_MAX				5
 /* Length of an example parameter set (perfguard.capture_parameters). */
 #define PFG_PARAMS_LEN			256
 /* Latency histogram: 4 buckets per octave of microseconds, 1 us .. ~33 s. */
@@ -66,7 +68,8 @@ typedef enum pfgFindingKind
 {
 	PFG_FIND_NPLUSONE = 1,
 	PFG_FIND_DUPLICATE = 2,
-	PFG_FIND_WRITELOOP = 3
+	PFG_FIND_WRITELOOP = 3,
+	PFG_FIND_SEQUENCE = 4		/* queryid = sequence id; members in seq[] */
 } pfgFindingKind;
 
 /* SQLSTATEs raised by the guard settings (class PF: perfguard) */
@@ -178,6 +181,9 @@ typedef struct pfgFindingEntry
 	double		wasted_ms;
 	TimestampTz last_seen;
 	char		example_params[PFG_PARAMS_LEN];
+	uint64		seq_id;			/* N+1: the repeating sequence it is part of */
+	int32		nseq;			/* SEQUENCE: its members, in order */
+	uint64		seq[PFG_SEQ_MAX];
 } pfgFindingEntry;
 
 /* A delta to add to a finding (built in backend-local memory). */
@@ -200,6 +206,9 @@ typedef struct pfgFindingDelta
 	double		scope_wasted_ms;
 	CmdType		cmdtype;
 	const char *example_params;
+	uint64		seq_id;
+	int32		nseq;
+	const uint64 *seq;
 } pfgFindingDelta;
 
 /*---- per-route request statistics ----*/
@@ -352,7 +361,7 @@ extern void pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid,
 								   CmdType cmd, double ms, int64 rows,
 								   pfgExecStats *st);
 extern void pfg_scope_utility(Node *parsetree);
-extern void pfg_scope_statement_end(void);
+extern void pfg_scope_statement_end(double exec_ms);
 extern void pfg_scope_flush(void);
 extern void pfg_scope_begin_explicit(const char *label);
 extern bool pfg_scope_end_explicit(int64 *queries, double *total_ms,

@@ -80,6 +80,7 @@
 #include "executor/nodeHash.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parser.h"
@@ -691,7 +692,11 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
 			 (analyzed && (!e->plan_analyzed || ms > e->plan_ms)) ||
 			 (!analyzed && !e->plan_analyzed && ms > e->plan_ms)))
 		{
-			int			len = Min((int) strlen(text), PFG_PLAN_LEN - 1);
+			int			len = strlen(text);
+
+			/* cut between characters: the plan must stay valid text */
+			if (len > PFG_PLAN_LEN - 1)
+				len = pg_mbcliplen(text, len, PFG_PLAN_LEN - 1);
 
 			memcpy(e->plan, text, len);
 			e->plan[len] = '\0';
@@ -747,6 +752,19 @@ findings_make_room(void)
 }
 
 /*
+ * clip_partial_char
+ *		Drop a multibyte character that a length-limited snprintf cut in two
+ *		at the end of s.
+ */
+static void
+clip_partial_char(char *s)
+{
+	int			n = strlen(s);
+
+	s[pg_mbcliplen(s, n, n)] = '\0';
+}
+
+/*
  * record_findings
  *		Add the findings of one execution to the shared table.  Text was
  *		built before; this only copies.
@@ -756,6 +774,13 @@ record_findings(const pfgStmtKey *key, pfgFound *found, int n, double ms)
 {
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	int			i;
+
+	/* texts cut by snprintf must not end in half a character */
+	for (i = 0; i < n; i++)
+	{
+		clip_partial_char(found[i].detail);
+		clip_partial_char(found[i].suggestion);
+	}
 
 	LWLockAcquire(findings_lock, LW_EXCLUSIVE);
 	for (i = 0; i < n; i++)

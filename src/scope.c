@@ -77,7 +77,22 @@ typedef struct scopeFp
 	double		fl_dup_wasted;
 	double		fl_wl_wasted;
 	char	   *example;		/* example parameters, capture_parameters */
+	int16		seq_idx;		/* repeating sequence it belongs to, or -1 */
+	uint64		last_pos;		/* ring position of its last execution */
 } scopeFp;
+
+/* A repeating sequence of fingerprints (for each book: author, publisher). */
+#define PFG_MAX_SEQS		8
+#define PFG_RING			16
+typedef struct scopeSeq
+{
+	uint64		id;				/* hash of the members */
+	int			n;
+	int32		fpidx[PFG_SEQ_MAX]; /* members, first-seen first */
+	bool		fl_occ;
+	int32		fl_repeats;
+	double		fl_wasted;
+} scopeSeq;
 
 /* Hash slot of the fingerprint index. */
 typedef struct fpSlot
@@ -125,6 +140,11 @@ typedef struct pfgScope
 	int			fps_alloc;
 	fpSlot	   *fpidx;
 	int			fpidx_size;		/* power of two */
+	/* recent fingerprints, and the sequences found in them */
+	uint64		ring[PFG_RING];
+	uint64		ring_n;
+	scopeSeq	seqs[PFG_MAX_SEQS];
+	int			nseqs;
 	/* parameter sets */
 	paramSlot  *params;
 	int			params_size;	/* power of two */
@@ -143,6 +163,7 @@ static bool last_comment_tagged = false;
 static char last_comment_key[PFG_COMMENT_LEN];
 static char last_comment_label[PFG_ROUTE_LEN];
 static bool last_comment_ignore = false;
+static int	last_span_off = -1;	/* span id position in last_comment */
 
 /* The current statement carries perfguard='ignore'. */
 static bool stmt_ignore = false;
@@ -151,6 +172,7 @@ static void scope_begin(bool explicit_scope, bool tagged, const char *key,
 						const char *label);
 static void scope_end(void);
 static void scope_flush_findings(void);
+static void seq_flush(Oid userid);
 static void scope_atexit(int code, Datum arg);
 static scopeFp *fp_lookup(uint64 queryid, bool *isnew);
 static paramSlot *param_lookup(uint64 queryid, uint64 paramhash, bool *isnew);
@@ -168,8 +190,13 @@ pfg_scope_init(void)
 {
 	if (scope_cxt != NULL)
 		return;
+	/*
+	 * One large first block (served by mmap, away from the malloc heap that
+	 * the executor's per-statement allocations use, whose layout the small
+	 * blocks otherwise disturb measurably).
+	 */
 	scope_cxt = AllocSetContextCreate(TopMemoryContext, "perfguard scope",
-									  ALLOCSET_DEFAULT_SIZES);
+									  0, 256 * 1024, 8 * 1024 * 1024);
 	scope.fps_alloc = 64;
 	scope.fps = MemoryContextAllocZero(scope_cxt, sizeof(scopeFp) * scope.fps_alloc);
 	scope.fpidx_size = 128;
@@ -220,6 +247,8 @@ scope_begin(bool explicit_scope, bool tagged, const char *key,
 	scope.last_multirow = 0;
 	scope.nfps = 0;
 	scope.nparams = 0;
+	scope.ring_n = 0;
+	scope.nseqs = 0;
 	scope.gen++;
 	if (scope.gen == 0)
 	{
@@ -362,6 +391,7 @@ fp_lookup(uint64 queryid, bool *isnew)
 	fp = &scope.fps[scope.nfps];
 	memset(fp, 0, sizeof(scopeFp));
 	fp->queryid = queryid;
+	fp->seq_idx = -1;
 	scope.fpidx[h].gen = scope.gen;
 	scope.fpidx[h].idx = scope.nfps;
 	scope.fpidx[h].queryid = queryid;
@@ -441,6 +471,62 @@ param_lookup(uint64 queryid, uint64 paramhash, bool *isnew)
 /*---- scope boundaries ----*/
 
 /*
+ * comment_is_cached
+ *		Does the statement end with exactly the last comment seen?  Checks the
+ *		delimiters where they must be and compares the content: no backward
+ *		scan, which matters because ORMs send the same comment on every
+ *		statement of a request.
+ */
+static inline bool
+comment_is_cached(const char *s, int len)
+{
+	int			end = len;
+	int			start;
+
+	if (last_comment_len < 0)
+		return false;
+	while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\n' ||
+					   s[end - 1] == ';' || s[end - 1] == '\t' ||
+					   s[end - 1] == '\r'))
+		end--;
+	start = end - 2 - last_comment_len;
+	if (start < 2 || s[end - 1] != '/' || s[end - 2] != '*' ||
+		s[start - 2] != '/' || s[start - 1] != '*')
+		return false;
+	if (last_span_off < 0)
+		return memcmp(s + start, last_comment, last_comment_len) == 0;
+
+	/*
+	 * OpenTelemetry puts the current span in traceparent, so the comment
+	 * changes on every statement of a request while the request (the trace
+	 * id) does not: compare all but the 16 hex digits of the span id.
+	 */
+	return memcmp(s + start, last_comment, last_span_off) == 0 &&
+		memcmp(s + start + last_span_off + 16, last_comment + last_span_off + 16,
+			   last_comment_len - last_span_off - 16) == 0;
+}
+
+/*
+ * span_offset
+ *		Offset of the span id inside traceparent='00-<trace id>-<span id>-..'
+ *		in a comment, or -1.
+ */
+static int
+span_offset(const char *c, int len)
+{
+	const char *tp = memmem(c, len, "traceparent='", 13);
+	int			off;
+
+	if (tp == NULL)
+		return -1;
+	off = (tp - c) + 13 + 3 + 32 + 1;	/* past "00-", the trace id, "-" */
+	if (off + 16 + 1 > len || c[off - 1] != '-' || c[off + 16] != '-' ||
+		c[off - 33 - 1] != '-')
+		return -1;
+	return off;
+}
+
+/*
  * pfg_scope_statement_start
  *		Called at the start of every top-level statement: applies the idle gap
  *		and the sqlcommenter rules, and opens a scope if none is open.
@@ -457,7 +543,13 @@ pfg_scope_statement_start(const char *src, int loc, int len, bool utility)
 		scope_end();
 
 	stmt_ignore = false;
-	if (src != NULL && pfg_trailing_comment(src, loc, len, &cstart, &clen))
+	if (src != NULL && comment_is_cached(src + loc, len))
+	{
+		/* the same comment as the last statement's: one memcmp */
+		cstart = last_comment;
+		clen = last_comment_len;
+	}
+	else if (src != NULL && pfg_trailing_comment(src, loc, len, &cstart, &clen))
 	{
 		if (clen != last_comment_len || clen >= PFG_COMMENT_LEN ||
 			memcmp(cstart, last_comment, clen) != 0)
@@ -472,10 +564,17 @@ pfg_scope_statement_start(const char *src, int loc, int len, bool utility)
 			{
 				memcpy(last_comment, cstart, clen);
 				last_comment_len = clen;
+				last_span_off = span_offset(last_comment, clen);
 			}
 			else
 				last_comment_len = -1;
 		}
+	}
+	else
+		cstart = NULL;
+
+	if (cstart != NULL)
+	{
 		stmt_ignore = last_comment_ignore;
 		if (last_comment_tagged && !(scope.open && scope.explicit_scope) &&
 			(!scope.open || !scope.tagged ||
@@ -538,11 +637,20 @@ pfg_scope_utility(Node *parsetree)
  *		if the statement ended a transaction block that started it.
  */
 void
-pfg_scope_statement_end(void)
+pfg_scope_statement_end(double exec_ms)
 {
 	if (!scope.open)
 		return;
-	scope.last_end = GetCurrentTimestamp();
+	/*
+	 * The end of an executor statement is its start plus its run time (an
+	 * underestimate by the parse/plan/send time, immaterial against
+	 * request_gap), which saves a clock read; utilities read the clock.
+	 */
+	if (exec_ms >= 0)
+		scope.last_end = GetCurrentStatementStartTimestamp() +
+			(TimestampTz) (exec_ms * 1000.0);
+	else
+		scope.last_end = GetCurrentTimestamp();
 	if (scope.dirty)
 		scope_flush_findings();
 	if (scope.end_after)
@@ -550,6 +658,71 @@ pfg_scope_statement_end(void)
 }
 
 /*---- detectors ----*/
+
+/*
+ * seq_detect
+ *		The current fingerprint ran p = 2..5 statements ago: do the last 3p
+ *		statements of the request repeat that period of p distinct
+ *		fingerprints?  At most 2p + p(p-1)/2 comparisons, and only for a
+ *		fingerprint not yet in a sequence whose previous run was 2 to 5
+ *		statements back (never for a fingerprint repeated back to back).
+ */
+static void
+seq_detect(int p)
+{
+	int			i,
+				j;
+	scopeSeq   *sq;
+	int32		members[PFG_SEQ_MAX];
+	int			first;
+	uint64		id;
+
+#define RING(i) scope.ring[(scope.ring_n - 1 - (i)) & (PFG_RING - 1)]
+	if (scope.ring_n < (uint64) (3 * p))
+		return;
+	for (i = 0; i < 2 * p; i++)
+		if (RING(i) != RING(i + p))
+			return;
+	for (i = 0; i < p; i++)
+		for (j = i + 1; j < p; j++)
+			if (RING(i) == RING(j))
+				return;
+
+	/* members in execution order, rotated to start at the first seen */
+	for (i = 0; i < p; i++)
+	{
+		bool		isnew;
+		scopeFp    *m = fp_lookup(RING(p - 1 - i), &isnew);
+
+		if (m == NULL || isnew || m->seq_idx >= 0)
+			return;
+		members[i] = m - scope.fps;
+	}
+#undef RING
+	first = 0;
+	for (i = 1; i < p; i++)
+		if (members[i] < members[first])
+			first = i;
+	if (scope.nseqs >= PFG_MAX_SEQS)
+	{
+		pfg_store_count_dropped_event();
+		return;
+	}
+	sq = &scope.seqs[scope.nseqs];
+	memset(sq, 0, sizeof(scopeSeq));
+	sq->n = p;
+	id = UINT64CONST(0x53455155454e4345);
+	for (i = 0; i < p; i++)
+	{
+		sq->fpidx[i] = members[(first + i) % p];
+		id = (id ^ scope.fps[sq->fpidx[i]].queryid) * UINT64CONST(0x100000001b3);
+		scope.fps[sq->fpidx[i]].seq_idx = scope.nseqs;
+		scope.fps[sq->fpidx[i]].dirty = true;
+	}
+	sq->id = id ? id : 1;
+	scope.nseqs++;
+	scope.dirty = true;
+}
 
 /*
  * pfg_scope_executor_start
@@ -599,6 +772,15 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	fp->repeats++;
 	ref->gen = scope.gen;
 	ref->fpidx = fp - scope.fps;
+
+	scope.ring[scope.ring_n & (PFG_RING - 1)] = queryid;
+	scope.ring_n++;
+	if (fp->seq_idx >= 0)
+		scope.dirty = true;
+	else if (fp->repeats >= 3 && scope.ring_n - fp->last_pos >= 2 &&
+			 scope.ring_n - fp->last_pos <= PFG_SEQ_MAX)
+		seq_detect((int) (scope.ring_n - fp->last_pos));
+	fp->last_pos = scope.ring_n;
 
 	ps = param_lookup(queryid, paramhash, &newparams);
 	if (ps != NULL)
@@ -879,6 +1061,8 @@ scope_flush_findings(void)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
+			if (fp->seq_idx >= 0)
+				d.seq_id = scope.seqs[fp->seq_idx].id;
 			pfg_store_record_finding(&key, scope.label, &d);
 			fp->fl_np = true;
 			fp->fl_np_repeats = fp->repeats;
@@ -928,7 +1112,64 @@ scope_flush_findings(void)
 			fp->fl_wl_wasted = wasted;
 		}
 	}
+	seq_flush(userid);
 	scope.dirty = false;
+}
+
+/*
+ * seq_flush
+ *		Record the request's repeating sequences: one finding each, keyed by
+ *		the sequence, with its members; iterations = the least repeated
+ *		member's count.
+ */
+static void
+seq_flush(Oid userid)
+{
+	int			i;
+
+	for (i = 0; i < scope.nseqs; i++)
+	{
+		scopeSeq   *sq = &scope.seqs[i];
+		pfgFindingKey key;
+		pfgFindingDelta d;
+		uint64		members[PFG_SEQ_MAX];
+		int32		iters = INT32_MAX;
+		double		wasted = 0;
+		bool		ignored = false;
+		int			k;
+
+		for (k = 0; k < sq->n; k++)
+		{
+			scopeFp    *m = &scope.fps[sq->fpidx[k]];
+
+			members[k] = m->queryid;
+			iters = Min(iters, m->repeats);
+			wasted += m->total_ms - m->first_ms;
+			ignored |= m->inband_ignored;
+		}
+		if (sq->fl_occ && iters == sq->fl_repeats)
+			continue;
+		memset(&key, 0, sizeof(key));
+		key.kind = PFG_FIND_SEQUENCE;
+		key.ignored = ignored;
+		key.dbid = MyDatabaseId;
+		key.userid = userid;
+		key.route_hash = scope.route_hash;
+		key.queryid = sq->id;
+		key.parent_queryid = scope.fps[sq->fpidx[0]].parent_queryid;
+		memset(&d, 0, sizeof(d));
+		d.new_occurrence = !sq->fl_occ;
+		d.repeats = iters - sq->fl_repeats;
+		d.scope_repeats = iters;
+		d.wasted_ms = wasted - sq->fl_wasted;
+		d.cmdtype = CMD_SELECT;
+		d.nseq = sq->n;
+		d.seq = members;
+		pfg_store_record_finding(&key, scope.label, &d);
+		sq->fl_occ = true;
+		sq->fl_repeats = iters;
+		sq->fl_wasted = wasted;
+	}
 }
 
 /*

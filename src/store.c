@@ -48,7 +48,6 @@
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "mb/pg_wchar.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/fd.h"
@@ -213,7 +212,11 @@ table_keysize(int which)
 static int
 table_per_part(int which)
 {
-	return (table_capacity(which) + PFG_NPARTS - 1) / PFG_NPARTS;
+	/*
+	 * Round down, so that a table never holds more entries than its
+	 * capacity (perfguard.info promises entries <= max_entries).
+	 */
+	return Max(table_capacity(which) / PFG_NPARTS, 1);
 }
 
 static int
@@ -423,6 +426,39 @@ hash_bucket(pfgTable *t, uint32 hash)
 }
 
 /*
+ * key_hash
+ *		Hash of a table key (a small, zero-padded struct), word by word: a
+ *		few instructions per 8 bytes instead of hash_bytes' general loop.
+ */
+static inline uint32
+key_hash(const void *key, Size len)
+{
+	const char *p = (const char *) key;
+	uint64		h = UINT64CONST(0x9e3779b97f4a7c15) ^ len;
+
+	while (len >= 8)
+	{
+		uint64		w;
+
+		memcpy(&w, p, 8);
+		h = (h ^ w) * UINT64CONST(0xff51afd7ed558ccd);
+		h ^= h >> 32;
+		p += 8;
+		len -= 8;
+	}
+	if (len > 0)
+	{
+		uint64		w = 0;
+
+		memcpy(&w, p, len);
+		h = (h ^ w) * UINT64CONST(0xff51afd7ed558ccd);
+		h ^= h >> 32;
+	}
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	return (uint32) (h ^ (h >> 29));
+}
+
+/*
  * table_lookup
  *		Find the entry with "key".  Caller holds the partition lock (either
  *		mode).  Bumps the entry's usage count.
@@ -596,7 +632,7 @@ table_count(pfgTable *t)
 static void *
 table_upsert(pfgTable *t, const void *key, LWLock **lock_out, bool *created)
 {
-	uint32		hash = hash_bytes((const unsigned char *) key, t->sh->keysize);
+	uint32		hash = key_hash(key, t->sh->keysize);
 	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
 	void	   *entry;
 
@@ -685,7 +721,7 @@ static bool
 store_stmt_exists(const pfgStmtKey *key)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_STMT];
-	uint32		hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	uint32		hash = key_hash(key, sizeof(*key));
 	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
 	bool		found;
 
@@ -709,8 +745,9 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 	pfgTable   *t = &pfg_tables[PFG_TAB_STMT];
 	pfgStmtEntry *e;
 	LWLock	   *lock;
+	uint32		hash;
 	bool		created;
-	char	   *norm = NULL;
+	char	   *volatile norm = NULL;
 	int			normlen = 0;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	int			bucket = pfg_hist_bucket(st->ms);
@@ -722,30 +759,42 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 	if (wslot < 0)
 		wslot += PFG_WINDOWS;
 
-	if (src && !store_stmt_exists(key))
-	{
-		MemoryContext oldcxt = CurrentMemoryContext;
-
-		PG_TRY();
-		{
-			normlen = len;
-			norm = pfg_normalize_query(src, loc, &normlen);
-			/* keep whole characters: the text must stay valid in the encoding */
-			if (norm && normlen > PFG_QUERY_LEN - 1)
-				normlen = pg_mbcliplen(norm, normlen, PFG_QUERY_LEN - 1);
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(oldcxt);
-			FlushErrorState();
-			norm = NULL;
-		}
-		PG_END_TRY();
-	}
-
-	e = table_upsert(t, key, &lock, &created);
+	/*
+	 * Fast path: the entry exists (one shared-lock probe).  Otherwise build
+	 * the normalised text with no lock held, then create the entry.
+	 */
+	hash = key_hash(key, sizeof(*key));
+	lock = &t->locks[hash_part(hash)].lock;
+	LWLockAcquire(lock, LW_SHARED);
+	e = table_lookup(t, key, hash);
+	created = false;
 	if (e == NULL)
-		return;
+	{
+		LWLockRelease(lock);
+		if (src)
+		{
+			MemoryContext oldcxt = CurrentMemoryContext;
+
+			PG_TRY();
+			{
+				normlen = len;
+				norm = pfg_normalize_query(src, loc, &normlen);
+				/* keep whole characters: the text must stay valid */
+				if (norm && normlen > PFG_QUERY_LEN - 1)
+					normlen = pg_mbcliplen(norm, normlen, PFG_QUERY_LEN - 1);
+			}
+			PG_CATCH();
+			{
+				MemoryContextSwitchTo(oldcxt);
+				FlushErrorState();
+				norm = NULL;
+			}
+			PG_END_TRY();
+		}
+		e = table_upsert(t, key, &lock, &created);
+		if (e == NULL)
+			return;
+	}
 	if (created)
 	{
 		e->cmdtype = cmdtype;
@@ -819,6 +868,9 @@ pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
 	if (!pfg_shared || src == NULL || store_stmt_exists(key))
 		return;
 	norm = pfg_normalize_query(src, loc, &normlen);
+	/* keep whole characters: the text must stay valid */
+	if (normlen > PFG_QUERY_LEN - 1)
+		normlen = pg_mbcliplen(norm, normlen, PFG_QUERY_LEN - 1);
 	e = table_upsert(t, key, &lock, &created);
 	if (e == NULL)
 		return;
@@ -891,6 +943,13 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 	e->last_seen = GetCurrentStatementStartTimestamp();
 	if (d->example_params && e->example_params[0] == '\0')
 		strlcpy(e->example_params, d->example_params, PFG_PARAMS_LEN);
+	if (d->seq_id != 0)
+		e->seq_id = d->seq_id;
+	if (d->nseq > 0)
+	{
+		e->nseq = Min(d->nseq, PFG_SEQ_MAX);
+		memcpy(e->seq, d->seq, sizeof(uint64) * e->nseq);
+	}
 	SpinLockRelease(mutex);
 	LWLockRelease(lock);
 }
@@ -954,7 +1013,7 @@ pfg_store_record_error(const pfgErrorKey *key, const char *message)
 		return;
 	if (len >= PFG_ERRMSG_LEN)
 		len = pg_mbcliplen(message, len, PFG_ERRMSG_LEN - 1);
-	hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	hash = key_hash(key, sizeof(*key));
 	lock = &t->locks[hash_part(hash)].lock;
 
 	if (!LWLockConditionalAcquire(lock, LW_SHARED))
@@ -1002,7 +1061,7 @@ pfg_store_add_ignore(const pfgIgnoreKey *key, const char *route,
 					 const char *reason)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
-	uint32		hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	uint32		hash = key_hash(key, sizeof(*key));
 	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
 	pfgIgnoreEntry *e;
 	bool		ok = true;
@@ -1035,7 +1094,7 @@ bool
 pfg_store_remove_ignore(const pfgIgnoreKey *key)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
-	uint32		hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	uint32		hash = key_hash(key, sizeof(*key));
 	int			part = hash_part(hash);
 	LWLock	   *lock = &t->locks[part].lock;
 	int32	   *link;
@@ -1068,7 +1127,7 @@ static bool
 ignore_probe(const pfgIgnoreKey *key)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
-	uint32		hash = hash_bytes((const unsigned char *) key, sizeof(*key));
+	uint32		hash = key_hash(key, sizeof(*key));
 	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
 	bool		found;
 
@@ -1154,7 +1213,7 @@ pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid, bool toplevel)
 	key.dbid = dbid;
 	key.queryid = queryid;
 	key.toplevel = toplevel;
-	hash = hash_bytes((const unsigned char *) &key, sizeof(key));
+	hash = key_hash(&key, sizeof(key));
 	lock = &t->locks[hash_part(hash)].lock;
 	buf[0] = '\0';
 	LWLockAcquire(lock, LW_SHARED);
@@ -1401,7 +1460,7 @@ store_load(void)
 				why = "file is truncated";
 				break;
 			}
-			hash = hash_bytes((const unsigned char *) buf, t->sh->keysize);
+			hash = key_hash(buf, t->sh->keysize);
 			if (table_lookup(t, buf, hash) == NULL)
 			{
 				void	   *e = table_insert(t, buf, hash);

@@ -24,7 +24,9 @@
 #include "catalog/pg_authid.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -472,8 +474,8 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 	for (i = 0; i < c.n; i++)
 	{
 		pfgFindingEntry *e = (pfgFindingEntry *) (c.data + c.entrysize * i);
-		Datum		values[16];
-		bool		nulls[16];
+		Datum		values[18];
+		bool		nulls[18];
 		int			j = 0;
 
 		if (e->key.kind != kind)
@@ -501,6 +503,23 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 		else
 			nulls[j++] = true;
 		values[j++] = BoolGetDatum(e->key.ignored != 0);
+		if (e->seq_id != 0)
+			values[j++] = Int64GetDatum((int64) e->seq_id);
+		else
+			nulls[j++] = true;
+		if (e->nseq > 0)
+		{
+			Datum		elems[PFG_SEQ_MAX];
+			int			k;
+
+			for (k = 0; k < e->nseq; k++)
+				elems[k] = Int64GetDatum((int64) e->seq[k]);
+			values[j++] = PointerGetDatum(construct_array(elems, e->nseq, INT8OID,
+														  8, FLOAT8PASSBYVAL,
+														  TYPALIGN_DOUBLE));
+		}
+		else
+			nulls[j++] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
