@@ -1,0 +1,127 @@
+"""
+PerfguardMiddleware: one perfguard request scope per Django request.
+
+For every request it appends a sqlcommenter comment to each statement sent
+through the configured connections (settings.PERFGUARD_DATABASES, default
+['default']; non-PostgreSQL connections are skipped):
+
+    route       the URL pattern (ResolverMatch.route, e.g. 'books/<int:pk>/'),
+                or the path when the URL does not resolve
+    controller  the view name (ResolverMatch.view_name, else the view's
+                dotted path)
+    framework   'django'
+
+perfguard starts a new scope when the tags change and labels it with the
+route, so its views report findings per route.
+
+With settings.PERFGUARD_EXPLICIT_SCOPES = True it also brackets the request
+with SELECT perfguard.begin_request(route) and perfguard.end_request(), so
+two requests to the same route on one connection are never merged, whatever
+their timing; the summary of end_request() is put in the X-Perfguard-Queries,
+X-Perfguard-N-Plus-One and X-Perfguard-Duplicates response headers.  When a
+PerfguardTestMixin assertion already holds an explicit scope on the
+connection, the middleware leaves it alone.
+
+Settings are read per request, so override_settings() works in tests.
+"""
+from contextlib import ExitStack
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from django.urls import Resolver404, resolve
+
+from .sqlcommenter import CommentWrapper
+
+FRAMEWORK = 'django'
+
+# Set on a connection object while a test assertion owns its explicit scope.
+SCOPE_OWNER_ATTR = 'perfguard_scope_owner'
+
+# perfguard keeps route labels of up to 63 bytes
+MAX_LABEL_BYTES = 63
+
+
+def request_tags(request):
+    """The sqlcommenter tags of a request."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return {'framework': FRAMEWORK, 'route': request.path_info, 'controller': None}
+    controller = match.view_name or getattr(match, '_func_path', None)
+    return {'framework': FRAMEWORK, 'route': match.route or request.path_info,
+            'controller': controller}
+
+
+def perfguard_label(text):
+    """A scope label perfguard accepts: at most 63 bytes of UTF-8, cut at a character boundary."""
+    data = str(text).encode('utf-8')
+    if len(data) <= MAX_LABEL_BYTES:
+        return str(text)
+    return data[:MAX_LABEL_BYTES].decode('utf-8', 'ignore')
+
+
+def connection_usable(connection):
+    """False inside a broken transaction, where nothing but a rollback can run."""
+    if connection.connection is None:
+        return True
+    if connection.in_atomic_block and connection.needs_rollback:
+        return False
+    try:
+        from psycopg2.extensions import TRANSACTION_STATUS_INERROR
+    except ImportError:
+        return True
+    return connection.connection.get_transaction_status() != TRANSACTION_STATUS_INERROR
+
+
+def _postgres_connections():
+    for alias in getattr(settings, 'PERFGUARD_DATABASES', ['default']):
+        connection = connections[alias]
+        if connection.vendor == 'postgresql':
+            yield connection
+
+
+class PerfguardMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not getattr(settings, 'PERFGUARD_ENABLED', True):
+            return self.get_response(request)
+        tags = request_tags(request)
+        explicit = getattr(settings, 'PERFGUARD_EXPLICIT_SCOPES', False)
+        with ExitStack() as stack:
+            bracketed = []
+            for connection in _postgres_connections():
+                stack.enter_context(connection.execute_wrapper(CommentWrapper(tags)))
+                if explicit and not getattr(connection, SCOPE_OWNER_ATTR, None):
+                    with connection.cursor() as cursor:
+                        cursor.execute('SELECT perfguard.begin_request(%s)',
+                                       [perfguard_label(tags['route'])])
+                    bracketed.append(connection)
+            try:
+                response = self.get_response(request)
+            except BaseException:
+                for connection in bracketed:
+                    self.end_request(connection)
+                raise
+            for connection in bracketed:
+                summary = self.end_request(connection)
+                if summary and connection.alias == bracketed[0].alias:
+                    response['X-Perfguard-Queries'] = str(summary['queries'])
+                    response['X-Perfguard-N-Plus-One'] = str(summary['n_plus_one'])
+                    response['X-Perfguard-Duplicates'] = str(summary['duplicates'])
+            return response
+
+    @staticmethod
+    def end_request(connection):
+        """Close the explicit scope; end_request()'s row as a dict, or None."""
+        if not connection_usable(connection):
+            # the next begin_request() closes the scope
+            return None
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute('SELECT queries, n_plus_one, duplicates FROM perfguard.end_request()')
+                row = cursor.fetchone()
+        except DatabaseError:
+            return None
+        return {'queries': row[0], 'n_plus_one': row[1], 'duplicates': row[2]}

@@ -1,0 +1,58 @@
+"""
+sqlcommenter comments, as perfguard reads them.
+
+A comment is appended at the end of the statement:
+
+    SELECT ... /*controller='book-list',framework='django',route='books%2F'*/
+
+Keys are sorted; keys and values are URL-encoded (urllib.parse.quote with no
+safe characters, so '/' becomes %2F and a quote becomes %27), and each value
+is wrapped in single quotes, as the sqlcommenter specification says.
+Meta-characters left after encoding (none with quote(safe='')) would be
+backslash-escaped.
+"""
+from urllib.parse import quote
+
+
+def _encode(text):
+    return quote(str(text), safe='').replace("'", "\\'")
+
+
+def format_comment(tags):
+    """'/*k='v',...*/' for a dict of tags; None values are left out; '' when empty."""
+    pairs = [
+        "%s='%s'" % (_encode(key), _encode(value))
+        for key, value in sorted(tags.items())
+        if value is not None and value != ''
+    ]
+    if not pairs:
+        return ''
+    return '/*%s*/' % ','.join(pairs)
+
+
+def append_comment(sql, comment, has_params):
+    """
+    sql with the comment appended (before a trailing semicolon).
+
+    When the driver interpolates parameters (params is not None, even an
+    empty sequence) a '%' of the URL-encoding must be doubled for psycopg2.
+    """
+    if not comment:
+        return sql
+    if has_params:
+        comment = comment.replace('%', '%%')
+    stripped = sql.rstrip()
+    if stripped.endswith(';'):
+        return '%s %s;' % (stripped[:-1].rstrip(), comment)
+    return '%s %s' % (stripped, comment)
+
+
+class CommentWrapper:
+    """A connection.execute_wrapper() that appends one fixed comment to every statement."""
+
+    def __init__(self, tags):
+        self.comment = format_comment(tags)
+
+    def __call__(self, execute, sql, params, many, context):
+        return execute(append_comment(sql, self.comment, params is not None),
+                       params, many, context)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path('books/bad/', views.books_bad, name='books-bad'),
+    path('books/good/', views.books_good, name='books-good'),
+    path('books/duplicate/', views.books_duplicate, name='books-duplicate'),
+    path('authors/bad/', views.authors_bad, name='authors-bad'),
+    path('authors/good/', views.authors_good, name='authors-good'),
+]

@@ -1,0 +1,34 @@
+#!/bin/bash
+#
+# integrations/prometheus/run_e2e.sh: check the postgres_exporter queries
+# file and the Grafana dashboard.  Starts a throwaway cluster that preloads
+# perfguard, plays the report demo workload (N+1, duplicates, write loop),
+# then runs check_queries.py: queries.yaml parses (python3-yaml), every
+# query runs (as the superuser and as a pg_monitor role) and returns exactly
+# its declared columns with unique label sets, and the dashboard JSON parses
+# and uses only metrics that queries.yaml defines.  As root it re-runs itself
+# as pfgtest.  Last line: "N passed, M failed".
+
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/../lib/cluster.sh"
+pfg_as_unprivileged "$here/run_e2e.sh" "$@"
+
+pfg_start_cluster "perfguard.request_gap = '10s'"
+pfg_psql -c 'CREATE EXTENSION perfguard' || { echo "0 passed, 1 failed"; exit 1; }
+pfg_psql -f "$here/../report/workload.sql" >"$PFG_TMP/workload.out" 2>&1 ||
+	{ cat "$PFG_TMP/workload.out"; echo "0 passed, 1 failed"; exit 1; }
+
+out=$PFG_TMP/checks.out
+"$PYTHON" "$here/check_queries.py" >"$out" 2>&1
+rc=$?
+grep -vE '^[0-9]+ passed, [0-9]+ failed$' "$out"
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+if [ -n "$line" ]; then
+	pfg_passed=${line%% passed*}
+	m=${line#*passed, }
+	pfg_failed=${m%% failed}
+fi
+[ $rc -ne 0 ] && [ "$pfg_failed" -eq 0 ] && pfg_failed=1
+pfg_finish

@@ -1,0 +1,165 @@
+# frozen_string_literal: true
+
+# End-to-end tests of the perfguard ActiveRecord integration, against a live
+# cluster with perfguard preloaded (run_e2e.sh exports PGHOST, PGPORT, PGUSER,
+# PGDATABASE).  ActiveRecord uses prepared statements (the extended query
+# protocol) by default; the tests check that they are in use.
+
+$LOAD_PATH.unshift File.expand_path("../lib", __dir__)
+require "minitest/autorun"
+require "active_record"
+require "perfguard"
+require "perfguard/minitest"
+
+Perfguard.install!
+ActiveRecord::Base.establish_connection(
+  adapter: "postgresql", host: ENV.fetch("PGHOST"), port: ENV.fetch("PGPORT").to_i,
+  username: ENV.fetch("PGUSER"), database: ENV.fetch("PGDATABASE")
+)
+ActiveRecord::Base.logger = nil
+
+class Author < ActiveRecord::Base
+  has_many :posts
+end
+
+class Post < ActiveRecord::Base
+  belongs_to :author
+end
+
+conn = ActiveRecord::Base.connection
+conn.execute(<<~SQL)
+  DROP TABLE IF EXISTS posts, authors;
+  CREATE TABLE authors (id bigserial PRIMARY KEY, name text NOT NULL);
+  CREATE TABLE posts (id bigserial PRIMARY KEY,
+                      author_id bigint NOT NULL REFERENCES authors (id),
+                      title text NOT NULL);
+  INSERT INTO authors (name) SELECT 'Author ' || g FROM generate_series(1, 10) g;
+  INSERT INTO posts (author_id, title) SELECT (g - 1) % 10 + 1, 'Post ' || g FROM generate_series(1, 30) g;
+  ANALYZE authors, posts;
+SQL
+
+# Load the models' columns now: ActiveRecord reads pg_attribute the first time
+# a model is used, and that catalog query would otherwise sit between a loop's
+# parent query and its children in whichever test runs first.
+[Author, Post].each { |model| model.first }
+Post.includes(:author).first
+Author.includes(:posts).first
+
+class PerfguardActiveRecordTest < Minitest::Test
+  include Perfguard::Assertions
+
+  def conn
+    ActiveRecord::Base.connection
+  end
+
+  def setup
+    conn.execute("SELECT perfguard.reset()")
+  end
+
+  # the page without includes: one query per post for its author
+  def titles_without_includes
+    Post.order(:id).map { |p| "#{p.title} by #{p.author.name}" }
+  end
+
+  def titles_with_includes
+    Post.includes(:author).order(:id).map { |p| "#{p.title} by #{p.author.name}" }
+  end
+
+  # a statement with other tags closes the previous tagged scope
+  def close_scope
+    Perfguard.tagged(route: "/separator") { conn.select_value("SELECT 1") }
+  end
+
+  def n_plus_one_rows
+    conn.select_rows("SELECT route, query, suggestion FROM perfguard.n_plus_one ORDER BY route")
+  end
+
+  def test_format_comment
+    assert_equal "/*action='index',controller='posts',framework='rails',route='%2Fposts%2F%3Aid'*/",
+                 Perfguard.format_comment(route: "/posts/:id", controller: "posts", action: "index",
+                                          framework: "rails", traceparent: nil)
+  end
+
+  def test_loop_without_includes_is_flagged_with_includes_suggestion
+    Perfguard.tagged(route: "/posts", controller: "posts", action: "index") do
+      assert_equal 30, titles_without_includes.size
+    end
+    close_scope
+    rows = n_plus_one_rows
+    row = rows.find { |r| r[0] == "/posts" }
+    refute_nil row, "no N+1 on /posts in #{rows.inspect}"
+    assert_includes row[1], 'FROM "authors" WHERE "authors"."id" = $1'
+    assert_includes row[2], "includes(:author)"
+  end
+
+  def test_has_many_loop_is_flagged
+    Perfguard.tagged(route: "/authors", controller: "authors", action: "index") do
+      Author.order(:id).each { |a| a.posts.to_a }
+    end
+    close_scope
+    row = n_plus_one_rows.find { |r| r[0] == "/authors" }
+    refute_nil row
+    assert_includes row[2], "includes(:posts)"
+  end
+
+  def test_includes_version_is_clean
+    Perfguard.tagged(route: "/posts-includes", controller: "posts", action: "index") do
+      assert_equal 30, titles_with_includes.size
+    end
+    close_scope
+    assert_empty n_plus_one_rows.select { |r| r[0] == "/posts-includes" }
+    routes = conn.select_values("SELECT route FROM perfguard.requests")
+    assert_includes routes, "/posts-includes"
+  end
+
+  def test_guard_raises_statement_invalid_with_pf001
+    conn.execute("SELECT perfguard.begin_request('guard')")
+    conn.execute("SET perfguard.on_n_plus_one = 'error'")
+    error = assert_raises(ActiveRecord::StatementInvalid) { titles_without_includes }
+    assert_equal "PF001", error.cause.result.error_field(PG::Result::PG_DIAG_SQLSTATE)
+    assert_includes error.message, "N+1 query"
+  ensure
+    conn.execute("RESET perfguard.on_n_plus_one")
+    conn.select_all("SELECT * FROM perfguard.end_request()")
+  end
+
+  def test_assert_no_n_plus_one_fails_on_the_loop
+    failure = assert_raises(Minitest::Assertion) do
+      assert_no_n_plus_one { titles_without_includes }
+    end
+    assert_includes failure.message, "PF001"
+    assert_includes failure.message, 'FROM "authors" WHERE "authors"."id" = $1'
+    assert_includes failure.message, "Rails: includes(:author)"
+    # the guard is off again and the connection works
+    assert_equal "off", conn.select_value("SELECT current_setting('perfguard.on_n_plus_one')")
+    assert_equal 30, titles_without_includes.size
+  end
+
+  def test_assert_no_n_plus_one_passes_with_includes
+    titles = assert_no_n_plus_one { titles_with_includes }
+    assert_equal 30, titles.size
+  end
+
+  def test_assert_inside_a_transaction
+    conn.transaction do
+      assert_raises(Minitest::Assertion) { assert_no_n_plus_one { titles_without_includes } }
+      # the savepoint was rolled back, the transaction goes on
+      assert_equal 30, Post.count
+      raise ActiveRecord::Rollback
+    end
+  end
+
+  def test_assert_max_queries
+    assert_max_queries(2) { titles_with_includes }
+    failure = assert_raises(Minitest::Assertion) do
+      assert_max_queries(5) { titles_without_includes }
+    end
+    assert_includes failure.message, "PF003"
+  end
+
+  def test_prepared_statements_in_use
+    titles_with_includes
+    assert conn.prepared_statements
+    assert_operator conn.select_value("SELECT count(*) FROM pg_prepared_statements").to_i, :>, 0
+  end
+end

@@ -1,0 +1,158 @@
+-- Demo workload for the report test: an N+1 page, a page with duplicates,
+-- a write loop, a slow statement, a route whose name needs HTML escaping.
+-- Each request is an explicit scope (begin_request .. end_request).
+CREATE TABLE author (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE essay (id int PRIMARY KEY, author_id int NOT NULL REFERENCES author (id),
+                    title text NOT NULL);
+CREATE TABLE import_row (id int PRIMARY KEY, payload text);
+CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL);
+INSERT INTO author SELECT a, 'Author ' || a FROM generate_series(1, 40) a;
+INSERT INTO essay SELECT e, (e - 1) % 40 + 1, 'Essay ' || e FROM generate_series(1, 120) e;
+INSERT INTO big SELECT g, g % 1000 FROM generate_series(1, 100000) g;
+ANALYZE;
+
+-- /essays/: 1 query for the essays, then 1 per essay for its author (N+1), twice
+SELECT perfguard.begin_request('/essays/');
+SELECT * FROM essay ORDER BY id;
+SELECT * FROM author WHERE id = 1;
+SELECT * FROM author WHERE id = 2;
+SELECT * FROM author WHERE id = 3;
+SELECT * FROM author WHERE id = 4;
+SELECT * FROM author WHERE id = 5;
+SELECT * FROM author WHERE id = 6;
+SELECT * FROM author WHERE id = 7;
+SELECT * FROM author WHERE id = 8;
+SELECT * FROM author WHERE id = 9;
+SELECT * FROM author WHERE id = 10;
+SELECT * FROM author WHERE id = 11;
+SELECT * FROM author WHERE id = 12;
+SELECT * FROM author WHERE id = 13;
+SELECT * FROM author WHERE id = 14;
+SELECT * FROM author WHERE id = 15;
+SELECT * FROM author WHERE id = 16;
+SELECT * FROM author WHERE id = 17;
+SELECT * FROM author WHERE id = 18;
+SELECT * FROM author WHERE id = 19;
+SELECT * FROM author WHERE id = 20;
+SELECT * FROM author WHERE id = 21;
+SELECT * FROM author WHERE id = 22;
+SELECT * FROM author WHERE id = 23;
+SELECT * FROM author WHERE id = 24;
+SELECT * FROM author WHERE id = 25;
+SELECT * FROM author WHERE id = 26;
+SELECT * FROM author WHERE id = 27;
+SELECT * FROM author WHERE id = 28;
+SELECT * FROM author WHERE id = 29;
+SELECT * FROM author WHERE id = 30;
+SELECT * FROM author WHERE id = 31;
+SELECT * FROM author WHERE id = 32;
+SELECT * FROM author WHERE id = 33;
+SELECT * FROM author WHERE id = 34;
+SELECT * FROM author WHERE id = 35;
+SELECT * FROM author WHERE id = 36;
+SELECT * FROM author WHERE id = 37;
+SELECT * FROM author WHERE id = 38;
+SELECT * FROM author WHERE id = 39;
+SELECT * FROM author WHERE id = 40;
+SELECT * FROM author WHERE id = 1;
+SELECT * FROM author WHERE id = 2;
+SELECT * FROM author WHERE id = 3;
+SELECT * FROM author WHERE id = 4;
+SELECT * FROM author WHERE id = 5;
+SELECT * FROM author WHERE id = 6;
+SELECT * FROM author WHERE id = 7;
+SELECT * FROM author WHERE id = 8;
+SELECT * FROM author WHERE id = 9;
+SELECT * FROM author WHERE id = 10;
+SELECT * FROM author WHERE id = 11;
+SELECT * FROM author WHERE id = 12;
+SELECT * FROM author WHERE id = 13;
+SELECT * FROM author WHERE id = 14;
+SELECT * FROM author WHERE id = 15;
+SELECT * FROM author WHERE id = 16;
+SELECT * FROM author WHERE id = 17;
+SELECT * FROM author WHERE id = 18;
+SELECT * FROM author WHERE id = 19;
+SELECT * FROM author WHERE id = 20;
+SELECT * FROM perfguard.end_request();
+SELECT perfguard.begin_request('/essays/');
+SELECT * FROM essay ORDER BY id;
+SELECT * FROM author WHERE id = 1;
+SELECT * FROM author WHERE id = 2;
+SELECT * FROM author WHERE id = 3;
+SELECT * FROM author WHERE id = 4;
+SELECT * FROM author WHERE id = 5;
+SELECT * FROM author WHERE id = 6;
+SELECT * FROM author WHERE id = 7;
+SELECT * FROM author WHERE id = 8;
+SELECT * FROM author WHERE id = 9;
+SELECT * FROM author WHERE id = 10;
+SELECT * FROM author WHERE id = 11;
+SELECT * FROM author WHERE id = 12;
+SELECT * FROM author WHERE id = 13;
+SELECT * FROM author WHERE id = 14;
+SELECT * FROM author WHERE id = 15;
+SELECT * FROM author WHERE id = 16;
+SELECT * FROM author WHERE id = 17;
+SELECT * FROM author WHERE id = 18;
+SELECT * FROM author WHERE id = 19;
+SELECT * FROM author WHERE id = 20;
+SELECT * FROM author WHERE id = 21;
+SELECT * FROM author WHERE id = 22;
+SELECT * FROM author WHERE id = 23;
+SELECT * FROM author WHERE id = 24;
+SELECT * FROM author WHERE id = 25;
+SELECT * FROM author WHERE id = 26;
+SELECT * FROM author WHERE id = 27;
+SELECT * FROM author WHERE id = 28;
+SELECT * FROM author WHERE id = 29;
+SELECT * FROM author WHERE id = 30;
+SELECT * FROM perfguard.end_request();
+
+-- /essays/fixed/: one JOIN
+SELECT perfguard.begin_request('/essays/fixed/');
+SELECT e.*, a.name FROM essay e JOIN author a ON a.id = e.author_id ORDER BY e.id;
+SELECT * FROM perfguard.end_request();
+
+-- /dashboard/: the same count four times
+SELECT perfguard.begin_request('/dashboard/');
+SELECT count(*) FROM essay WHERE author_id = 7;
+SELECT count(*) FROM essay WHERE author_id = 7;
+SELECT count(*) FROM essay WHERE author_id = 7;
+SELECT count(*) FROM essay WHERE author_id = 7;
+SELECT * FROM perfguard.end_request();
+
+-- /import/: one INSERT per row
+SELECT perfguard.begin_request('/import/');
+INSERT INTO import_row VALUES (1, 'row 1');
+INSERT INTO import_row VALUES (2, 'row 2');
+INSERT INTO import_row VALUES (3, 'row 3');
+INSERT INTO import_row VALUES (4, 'row 4');
+INSERT INTO import_row VALUES (5, 'row 5');
+INSERT INTO import_row VALUES (6, 'row 6');
+INSERT INTO import_row VALUES (7, 'row 7');
+INSERT INTO import_row VALUES (8, 'row 8');
+INSERT INTO import_row VALUES (9, 'row 9');
+INSERT INTO import_row VALUES (10, 'row 10');
+INSERT INTO import_row VALUES (11, 'row 11');
+INSERT INTO import_row VALUES (12, 'row 12');
+INSERT INTO import_row VALUES (13, 'row 13');
+INSERT INTO import_row VALUES (14, 'row 14');
+INSERT INTO import_row VALUES (15, 'row 15');
+INSERT INTO import_row VALUES (16, 'row 16');
+INSERT INTO import_row VALUES (17, 'row 17');
+INSERT INTO import_row VALUES (18, 'row 18');
+INSERT INTO import_row VALUES (19, 'row 19');
+INSERT INTO import_row VALUES (20, 'row 20');
+INSERT INTO import_row VALUES (21, 'row 21');
+INSERT INTO import_row VALUES (22, 'row 22');
+INSERT INTO import_row VALUES (23, 'row 23');
+INSERT INTO import_row VALUES (24, 'row 24');
+INSERT INTO import_row VALUES (25, 'row 25');
+SELECT * FROM perfguard.end_request();
+
+-- /search/<b>&"x": a route name that must be escaped; a slow statement
+SELECT perfguard.begin_request('/search/<b>&"x"');
+SELECT count(*), pg_sleep(0.06) FROM big WHERE v = 42;
+SELECT * FROM essay WHERE title = 'Essay 3';
+SELECT * FROM perfguard.end_request();

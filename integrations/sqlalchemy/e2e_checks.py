@@ -1,0 +1,191 @@
+"""
+End-to-end checks of perfguard_sqlalchemy against a live cluster (run by
+run_e2e.sh, which exports PGHOST/PGPORT/PGUSER/PGDATABASE).  Prints one
+"ok - ..." / "not ok - ..." line per check and "N passed, M failed" last.
+"""
+import os
+import sys
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sqlalchemy import Column, ForeignKey, Integer, String, create_engine, text  # noqa: E402
+from sqlalchemy.orm import (Session, declarative_base, joinedload,  # noqa: E402
+                            relationship, selectinload)
+
+from perfguard_sqlalchemy import (PerfguardError, format_comment, instrument,  # noqa: E402
+                                  max_queries, no_n_plus_one, tagged)
+
+Base = declarative_base()
+
+
+class Author(Base):
+    __tablename__ = 'author'
+    id = Column(Integer, primary_key=True)
+    name = Column(String, nullable=False)
+    posts = relationship('Post', back_populates='author', lazy='select')
+
+
+class Post(Base):
+    __tablename__ = 'post'
+    id = Column(Integer, primary_key=True)
+    author_id = Column(Integer, ForeignKey('author.id'), nullable=False)
+    title = Column(String, nullable=False)
+    author = relationship('Author', back_populates='posts', lazy='select')
+
+
+results = []
+
+
+def check(name, fn):
+    try:
+        ok = fn()
+    except Exception:
+        traceback.print_exc()
+        ok = False
+    results.append(bool(ok))
+    print('%s - %s' % ('ok' if ok else 'not ok', name))
+
+
+def url():
+    return 'postgresql+psycopg2://%s@/%s?host=%s&port=%s' % (
+        os.environ['PGUSER'], os.environ['PGDATABASE'], os.environ['PGHOST'], os.environ['PGPORT'])
+
+
+engine = create_engine(url(), future=True)
+instrument(engine, framework='sqlalchemy')
+admin = create_engine(url(), future=True, isolation_level='AUTOCOMMIT')
+
+Base.metadata.create_all(engine)
+with Session(engine) as s:
+    s.add_all(Author(id=i, name='Author %d' % i) for i in range(1, 11))
+    s.flush()
+    s.add_all(Post(id=i, author_id=(i - 1) % 10 + 1, title='Post %d' % i) for i in range(1, 31))
+    s.commit()
+with admin.connect() as c:
+    c.execute(text('ANALYZE'))
+    c.execute(text('SELECT perfguard.reset()'))
+
+
+def rows(sql):
+    with admin.connect() as c:
+        return c.execute(text(sql)).fetchall()
+
+
+def page_lazy_posts():
+    with tagged(route='/posts', controller='posts.index'), Session(engine) as s:
+        return ['%s by %s' % (p.title, p.author.name) for p in s.query(Post).order_by(Post.id)]
+
+
+def page_joined_posts():
+    with tagged(route='/posts-joined', controller='posts.index'), Session(engine) as s:
+        q = s.query(Post).options(joinedload(Post.author)).order_by(Post.id)
+        return ['%s by %s' % (p.title, p.author.name) for p in q]
+
+
+def page_lazy_authors():
+    with tagged(route='/authors', controller='authors.index'), Session(engine) as s:
+        return ['%s: %d' % (a.name, len(a.posts)) for a in s.query(Author).order_by(Author.id)]
+
+
+def page_selectin_authors():
+    with tagged(route='/authors-selectin', controller='authors.index'), Session(engine) as s:
+        q = s.query(Author).options(selectinload(Author.posts)).order_by(Author.id)
+        return ['%s: %d' % (a.name, len(a.posts)) for a in q]
+
+
+def sep():
+    # a statement with other tags closes the previous tagged scope
+    with tagged(route='/separator'), engine.connect() as c:
+        c.execute(text('SELECT 1'))
+
+
+check('format_comment sorts and URL-encodes',
+      lambda: format_comment({'route': '/posts/<id>', 'framework': 'sqlalchemy', 'action': None})
+      == "/*framework='sqlalchemy',route='%2Fposts%2F%3Cid%3E'*/")
+
+check('lazy loading page returns 30 rows', lambda: len(page_lazy_posts()) == 30)
+sep()
+check('joinedload page returns 30 rows', lambda: len(page_joined_posts()) == 30)
+sep()
+page_lazy_authors()
+sep()
+page_selectin_authors()
+sep()
+
+n1 = rows("SELECT route, query, table_name, suggestion FROM perfguard.n_plus_one ORDER BY route")
+print('perfguard.n_plus_one:', n1)
+check('the lazy many-to-one loop is flagged on route /posts',
+      lambda: any(r[0] == '/posts' and 'FROM author' in r[1] and r[2] == 'author' for r in n1))
+check('its suggestion names the join', lambda: any(r[0] == '/posts' and 'JOIN author' in (r[3] or '') for r in n1))
+check('the lazy one-to-many loop is flagged on route /authors',
+      lambda: any(r[0] == '/authors' and 'FROM post' in r[1] for r in n1))
+check('joinedload and selectinload pages are clean',
+      lambda: not any(r[0] in ('/posts-joined', '/authors-selectin') for r in n1))
+check('the route tags reached perfguard.requests',
+      lambda: {'/posts', '/posts-joined', '/authors', '/authors-selectin'} <=
+      {r[0] for r in rows('SELECT route FROM perfguard.requests')})
+
+
+def guard_fires():
+    with Session(engine) as s:
+        try:
+            with no_n_plus_one(s):
+                [p.author.name for p in s.query(Post).order_by(Post.id)]
+        except PerfguardError as e:
+            print(str(e))
+            msg = ' '.join(str(e).split())
+            return (e.sqlstate == 'PF001' and 'FROM author WHERE author.id = $1' in msg
+                    and 'N+1' in msg and 'JOIN author ON author.id = post.author_id' in msg)
+    return False
+
+
+def guard_passes_joined():
+    with Session(engine) as s:
+        with no_n_plus_one(s):
+            names = [p.author.name for p in
+                     s.query(Post).options(joinedload(Post.author)).order_by(Post.id)]
+        with no_n_plus_one(s):
+            counts = [len(a.posts) for a in
+                      s.query(Author).options(selectinload(Author.posts)).order_by(Author.id)]
+    return len(names) == 30 and sum(counts) == 30
+
+
+def session_usable_and_guard_off():
+    with Session(engine) as s:
+        try:
+            with no_n_plus_one(s):
+                [len(a.posts) for a in s.query(Author).order_by(Author.id)]
+            return False
+        except PerfguardError as e:
+            if e.sqlstate != 'PF001':
+                return False
+        setting = s.execute(text("SELECT current_setting('perfguard.on_n_plus_one')")).scalar()
+        s.expire_all()
+        again = [p.author.name for p in s.query(Post).order_by(Post.id)]
+        return setting == 'off' and len(again) == 30
+
+
+def max_queries_guard():
+    with engine.connect() as c:
+        with max_queries(c, 2):
+            c.execute(text('SELECT 1'))
+            c.execute(text('SELECT 2'))
+        try:
+            with max_queries(c, 2):
+                for i in range(3):
+                    c.execute(text('SELECT :i'), {'i': i})
+        except PerfguardError as e:
+            return e.sqlstate == 'PF003'
+    return False
+
+
+check('no_n_plus_one raises PF001 naming the statement on the lazy loop', guard_fires)
+check('no_n_plus_one passes with joinedload and selectinload', guard_passes_joined)
+check('after a failure the session works and the guard is off', session_usable_and_guard_off)
+check('max_queries on a Connection', max_queries_guard)
+
+passed = sum(results)
+failed = len(results) - passed
+print('%d passed, %d failed' % (passed, failed))
+sys.exit(1 if failed else 0)
