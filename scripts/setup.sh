@@ -42,6 +42,8 @@ packages=(
 	python3-sqlalchemy
 	ruby-activerecord
 	ruby-pg
+	python3-yaml
+	chromium
 	make
 	gcc
 	procps
