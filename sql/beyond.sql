@@ -82,6 +82,40 @@ SELECT perfguard.ignore_route('');
 SELECT perfguard.ignore_route(repeat('r', 100));
 SELECT perfguard.ignore(1, repeat('x', 200));
 
+-- capture_parameters: one example parameter set per finding, from the
+-- statement's constants or from bound parameters (off by default: values
+-- never reach shared memory)
+SELECT perfguard.reset();
+SELECT perfguard.begin_request('/nocapture/');
+SELECT id, author_id FROM by_book;
+SELECT name FROM by_author WHERE id = 1;
+SELECT name FROM by_author WHERE id = 2;
+SELECT name FROM by_author WHERE id = 3;
+SELECT name FROM by_author WHERE id = 4;
+SELECT name FROM by_author WHERE id = 5;
+SELECT n_plus_one FROM perfguard.end_request();
+SET perfguard.capture_parameters = on;
+SELECT perfguard.begin_request('/capture/');
+SELECT id, author_id FROM by_book;
+SELECT name FROM by_author WHERE id = 6;
+SELECT name FROM by_author WHERE id = 7;
+SELECT name FROM by_author WHERE id = 8;
+SELECT name FROM by_author WHERE id = 9;
+SELECT name FROM by_author WHERE id = 10;
+SELECT n_plus_one FROM perfguard.end_request();
+PREPARE by_lookup(int) AS SELECT name FROM by_author WHERE id = $1;
+SELECT perfguard.begin_request('/capture-prepared/');
+SELECT id, author_id FROM by_book;
+EXECUTE by_lookup(1);
+EXECUTE by_lookup(2);
+EXECUTE by_lookup(3);
+EXECUTE by_lookup(4);
+EXECUTE by_lookup(5);
+SELECT n_plus_one FROM perfguard.end_request();
+RESET perfguard.capture_parameters;
+DEALLOCATE by_lookup;
+SELECT route, example_params FROM perfguard.n_plus_one ORDER BY route;
+
 -- failed statements, per fingerprint and SQLSTATE, with their text even
 -- when they never succeeded
 SELECT perfguard.reset();

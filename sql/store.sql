@@ -71,6 +71,25 @@ SELECT query, toplevel, calls FROM perfguard.statements
  WHERE (query LIKE '%st_t%' OR query LIKE '%st_f%') AND query NOT LIKE '%perfguard%'
  ORDER BY toplevel DESC, query;
 
+-- parallel query: the workers' executions are not counted again
+CREATE TABLE st_big AS SELECT g AS id, g % 7 AS k FROM generate_series(1, 20000) g;
+ANALYZE st_big;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET force_parallel_mode = on;
+SELECT perfguard.reset();
+SELECT count(*) FROM st_big WHERE k = 3;
+SELECT count(*) FROM st_big WHERE k = 4;
+RESET force_parallel_mode;
+RESET min_parallel_table_scan_size;
+RESET parallel_tuple_cost;
+RESET parallel_setup_cost;
+RESET max_parallel_workers_per_gather;
+SELECT query, calls, rows FROM perfguard.statements WHERE query LIKE '%st_big%';
+DROP TABLE st_big;
+
 -- reset clears everything
 SELECT perfguard.reset();
 SELECT count(*) AS st_entries FROM perfguard.statements WHERE query LIKE '%st_t%';
