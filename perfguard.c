@@ -310,7 +310,8 @@ pfg_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 			query->queryId = folded;
 	}
 
-	if (nesting_level == 0)
+	/* parameter identity matters to the SELECT detectors only */
+	if (nesting_level == 0 && query->commandType == CMD_SELECT)
 	{
 		pending.valid = true;
 		pending.queryid = query->queryId;
@@ -551,7 +552,24 @@ pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 static void
 pfg_ExecutorFinish(QueryDesc *queryDesc)
 {
-	pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+	pfgInflight *f;
+
+	/*
+	 * A plain SELECT has nothing to finish: no AFTER trigger fires and no
+	 * statement runs here, so there is nothing to time and no nesting to
+	 * keep (data-modifying CTEs are the exception).
+	 */
+	if (queryDesc->operation == CMD_SELECT &&
+		!queryDesc->plannedstmt->hasModifyingCTE)
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+		return;
+	}
+
+	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 
 	if (f)
 		run_begin(f);
