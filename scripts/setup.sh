@@ -43,6 +43,7 @@ packages=(
 	ruby-activerecord
 	ruby-pg
 	python3-yaml
+	sqlsmith
 	chromium
 	make
 	gcc
