@@ -561,14 +561,15 @@ bool
 pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 			   char *label, int labellen, bool *ignore)
 {
-	char		route[PFG_ROUTE_LEN] = "";
-	char		controller[PFG_ROUTE_LEN] = "";
-	char		action[PFG_ROUTE_LEN] = "";
-	char		framework[PFG_ROUTE_LEN] = "";
-	char		trace[64] = "";
+	char		route[PFG_ROUTE_LEN];
+	char		controller[PFG_ROUTE_LEN];
+	char		action[PFG_ROUTE_LEN];
+	char		framework[PFG_ROUTE_LEN];
+	char		trace[64];
 	int			p = 0;
 	bool		any = false;
 
+	route[0] = controller[0] = action[0] = framework[0] = trace[0] = '\0';
 	*ignore = false;
 	key[0] = '\0';
 	label[0] = '\0';
@@ -602,42 +603,74 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 			break;
 		p++;
 
-		url_decode(comment + ks, ke - ks, k, sizeof(k));
-		url_decode(comment + vs, ve - vs, v, sizeof(v));
+		/*
+		 * Keys are compared as they are (decoded only if they hold a '%'),
+		 * and only the values of the keys that matter are decoded.
+		 */
+		{
+			const char *kp = comment + ks;
+			int			klen = ke - ks;
+			int			which;
 
-		if (strcmp(k, "traceparent") == 0)
-		{
-			/* version-traceid-spanid-flags: the trace id names the request */
-			char	   *d1 = strchr(v, '-');
-			char	   *d2 = d1 ? strchr(d1 + 1, '-') : NULL;
+			if (memchr(kp, '%', klen) != NULL)
+			{
+				url_decode(kp, klen, k, sizeof(k));
+				kp = k;
+				klen = strlen(k);
+			}
+#define KEY_IS(lit) (klen == (int) sizeof(lit) - 1 && memcmp(kp, lit, klen) == 0)
+			if (KEY_IS("traceparent"))
+				which = 0;
+			else if (KEY_IS("route"))
+				which = 1;
+			else if (KEY_IS("controller"))
+				which = 2;
+			else if (KEY_IS("action"))
+				which = 3;
+			else if (KEY_IS("framework"))
+				which = 4;
+			else if (KEY_IS("perfguard"))
+				which = 5;
+			else
+				continue;
+#undef KEY_IS
+			url_decode(comment + vs, ve - vs, v, sizeof(v));
+			switch (which)
+			{
+				case 0:
+					{
+						/* version-traceid-spanid-flags: the trace id names the request */
+						char	   *d1 = strchr(v, '-');
+						char	   *d2 = d1 ? strchr(d1 + 1, '-') : NULL;
 
-			if (d1 && d2)
-				*d2 = '\0';
-			strlcpy(trace, d1 ? d1 + 1 : v, sizeof(trace));
-			any = true;
+						if (d1 && d2)
+							*d2 = '\0';
+						strlcpy(trace, d1 ? d1 + 1 : v, sizeof(trace));
+						any = true;
+						break;
+					}
+				case 1:
+					copy_clipped(route, v, sizeof(route));
+					any = true;
+					break;
+				case 2:
+					copy_clipped(controller, v, sizeof(controller));
+					any = true;
+					break;
+				case 3:
+					copy_clipped(action, v, sizeof(action));
+					any = true;
+					break;
+				case 4:
+					copy_clipped(framework, v, sizeof(framework));
+					any = true;
+					break;
+				default:
+					if (strcmp(v, "ignore") == 0)
+						*ignore = true;
+					break;
+			}
 		}
-		else if (strcmp(k, "route") == 0)
-		{
-			copy_clipped(route, v, sizeof(route));
-			any = true;
-		}
-		else if (strcmp(k, "controller") == 0)
-		{
-			copy_clipped(controller, v, sizeof(controller));
-			any = true;
-		}
-		else if (strcmp(k, "action") == 0)
-		{
-			copy_clipped(action, v, sizeof(action));
-			any = true;
-		}
-		else if (strcmp(k, "framework") == 0)
-		{
-			copy_clipped(framework, v, sizeof(framework));
-			any = true;
-		}
-		else if (strcmp(k, "perfguard") == 0 && strcmp(v, "ignore") == 0)
-			*ignore = true;
 	}
 
 	if (!any)

@@ -299,7 +299,7 @@ extern void pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
 								  const char *src, int loc, int len);
 extern void pfg_store_record_finding(const pfgFindingKey *key,
 									 const char *route,
-									 const pfgFindingDelta *d);
+									 const pfgFindingDelta *d, void **hint);
 extern void pfg_store_record_request(const pfgRequestKey *key,
 									 const char *route,
 									 const pfgRequestDelta *d);

@@ -78,6 +78,7 @@ typedef struct scopeFp
 	double		fl_wl_wasted;
 	char	   *example;		/* example parameters, capture_parameters */
 	int16		seq_idx;		/* repeating sequence it belongs to, or -1 */
+	void	   *hint[3];		/* where its findings were stored last */
 	uint64		last_pos;		/* ring position of its last execution */
 } scopeFp;
 
@@ -1063,7 +1064,7 @@ scope_flush_findings(void)
 			d.example_params = fp->example;
 			if (fp->seq_idx >= 0)
 				d.seq_id = scope.seqs[fp->seq_idx].id;
-			pfg_store_record_finding(&key, scope.label, &d);
+			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[0]);
 			fp->fl_np = true;
 			fp->fl_np_repeats = fp->repeats;
 			fp->fl_np_wasted = wasted;
@@ -1085,7 +1086,7 @@ scope_flush_findings(void)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
-			pfg_store_record_finding(&key, scope.label, &d);
+			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[1]);
 			fp->fl_dup = true;
 			fp->fl_dup_execs = fp->dup_execs;
 			fp->fl_dup_wasted = wasted;
@@ -1106,7 +1107,7 @@ scope_flush_findings(void)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
-			pfg_store_record_finding(&key, scope.label, &d);
+			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[2]);
 			fp->fl_wl = true;
 			fp->fl_wl_repeats = fp->repeats;
 			fp->fl_wl_wasted = wasted;
@@ -1165,7 +1166,7 @@ seq_flush(Oid userid)
 		d.cmdtype = CMD_SELECT;
 		d.nseq = sq->n;
 		d.seq = members;
-		pfg_store_record_finding(&key, scope.label, &d);
+		pfg_store_record_finding(&key, scope.label, &d, NULL);
 		sq->fl_occ = true;
 		sq->fl_repeats = iters;
 		sq->fl_wasted = wasted;

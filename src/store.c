@@ -896,19 +896,43 @@ pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
  */
 void
 pfg_store_record_finding(const pfgFindingKey *key, const char *route,
-						 const pfgFindingDelta *d)
+						 const pfgFindingDelta *d, void **hint)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_FINDING];
-	pfgFindingEntry *e;
+	pfgFindingEntry *e = NULL;
 	LWLock	   *lock;
-	bool		created;
+	bool		created = false;
 	slock_t    *mutex;
 
 	if (!pfg_shared)
 		return;
-	e = table_upsert(t, key, &lock, &created);
+
+	/*
+	 * The caller's hint is where this finding was last time: a request
+	 * updates the same finding on every repeat, so check that slot first
+	 * (it may have been evicted or reset since: compare the key under the
+	 * lock) before hashing and walking a chain.
+	 */
+	if (hint && *hint)
+	{
+		pfgSlot    *s = entry_slot(*hint);
+		Size		idx = ((char *) s - t->slots) / t->sh->slotsize;
+
+		lock = &t->locks[idx / t->sh->per_part].lock;
+		LWLockAcquire(lock, LW_SHARED);
+		if (s->inuse && memcmp(*hint, key, sizeof(*key)) == 0)
+			e = *hint;
+		else
+			LWLockRelease(lock);
+	}
 	if (e == NULL)
-		return;
+	{
+		e = table_upsert(t, key, &lock, &created);
+		if (e == NULL)
+			return;
+		if (hint)
+			*hint = e;
+	}
 	if (created)
 	{
 		strlcpy(e->route, route ? route : "", PFG_ROUTE_LEN);
