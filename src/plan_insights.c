@@ -2101,8 +2101,16 @@ perfguard_keyset_suggestion(PG_FUNCTION_ARGS)
 		}
 		PG_CATCH();
 		{
+			ErrorData  *edata;
+
 			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
 			FlushErrorState();
+			/* a cancel or shutdown is not a parse failure: let it through */
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+				ReThrowError(edata);
+			FreeErrorData(edata);
 			result = NULL;
 		}
 		PG_END_TRY();
