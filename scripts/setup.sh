@@ -45,6 +45,7 @@ packages=(
 	python3-yaml
 	sqlsmith
 	chromium
+	fonts-dejavu-core
 	make
 	gcc
 	procps
