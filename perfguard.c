@@ -434,7 +434,7 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			if (queryDesc->params)
 				phash = hash_combine64(phash, pfg_hash_params(queryDesc->params));
 
-			pfg_scope_statement_start(src, loc, len, false);
+			pfg_scope_statement_start(src, loc, len);
 			pfg_scope_executor_start(&ref, queryid, queryDesc->operation,
 									 phash, src, loc, len, queryDesc->params);
 		}
@@ -699,7 +699,7 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 		if (queryString)
 			pfg_statement_text(queryString, &loc, &len);
-		pfg_scope_statement_start(queryString, loc, len, true);
+		pfg_scope_statement_start(queryString, loc, len);
 		pfg_scope_utility(parsetree);
 	}
 

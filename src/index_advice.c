@@ -399,21 +399,11 @@ advice_dump(void)
 				   file) != 1)
 			goto error;
 	}
-	if (FreeFile(file))
-	{
-		file = NULL;
-		goto error;
-	}
-	(void) durable_rename(tmpfile, PFG_ADVICE_FILE, LOG);
+	pfg_dump_finish(file, tmpfile, PFG_ADVICE_FILE, true);
 	return;
 
 error:
-	ereport(LOG,
-			(errcode_for_file_access(),
-			 errmsg("perfguard: could not write file \"%s\": %m", tmpfile)));
-	if (file)
-		FreeFile(file);
-	unlink(tmpfile);
+	pfg_dump_finish(file, tmpfile, PFG_ADVICE_FILE, false);
 }
 
 /*

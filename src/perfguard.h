@@ -319,6 +319,8 @@ extern void pfg_store_info(TimestampTz *stats_reset, int64 *entries,
 						   int64 *dropped_events, int64 *findings,
 						   int64 *requests);
 extern void pfg_store_count_dropped_event(void);
+extern void pfg_dump_finish(FILE *file, const char *tmpfile, const char *path,
+							bool ok);
 extern char *pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid,
 								 bool toplevel);
 
@@ -351,8 +353,7 @@ typedef struct pfgScopeRef
 } pfgScopeRef;
 
 extern void pfg_scope_init(void);
-extern void pfg_scope_statement_start(const char *src, int loc, int len,
-									  bool utility);
+extern void pfg_scope_statement_start(const char *src, int loc, int len);
 extern void pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid,
 									 CmdType cmd, uint64 paramhash,
 									 const char *src, int loc, int len,

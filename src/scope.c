@@ -120,10 +120,6 @@ typedef struct pfgScope
 	bool		xact;			/* started by BEGIN (rule 4) */
 	bool		end_after;		/* end when the current statement ends */
 	bool		dirty;
-	bool		any_np;
-	bool		any_dup;
-	bool		any_wl;
-	bool		any_ignored;
 	bool		too_many_done;
 	uint32		gen;			/* generation: invalidates all slots */
 	uint64		first_exec;		/* exec_seq of its first execution */
@@ -180,7 +176,7 @@ static paramSlot *param_lookup(uint64 queryid, uint64 paramhash, bool *isnew);
 static void capture_example(scopeFp *fp, const char *src, int loc, int len,
 							ParamListInfo params);
 static void scope_guard(int action, int sqlstate, scopeFp *fp,
-						const char *what, const char *src, int loc, int len);
+						const char *src, int loc, int len);
 
 /*
  * pfg_scope_init
@@ -233,7 +229,6 @@ scope_begin(bool explicit_scope, bool tagged, const char *key,
 	scope.xact = false;
 	scope.end_after = false;
 	scope.dirty = false;
-	scope.any_np = scope.any_dup = scope.any_wl = scope.any_ignored = false;
 	scope.too_many_done = false;
 	strlcpy(scope.key, key ? key : "", sizeof(scope.key));
 	if (label && label[0])
@@ -533,7 +528,7 @@ span_offset(const char *c, int len)
  *		and the sqlcommenter rules, and opens a scope if none is open.
  */
 void
-pfg_scope_statement_start(const char *src, int loc, int len, bool utility)
+pfg_scope_statement_start(const char *src, int loc, int len)
 {
 	const char *cstart;
 	int			clen;
@@ -809,7 +804,6 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			fp->np_fired = true;
 			fp->dirty = true;
 			scope.dirty = true;
-			scope.any_np = true;
 			ref->np_add = fp->repeats;
 			np_action = pfg_on_n_plus_one;
 		}
@@ -830,7 +824,6 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			ref->dup_add = add;
 			fp->dirty = true;
 			scope.dirty = true;
-			scope.any_dup = true;
 			if (!fp->dup_fired)
 			{
 				fp->dup_fired = true;
@@ -843,8 +836,6 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	{
 		if (fp->repeats >= pfg_write_loop_threshold)
 		{
-			if (!fp->wl_fired)
-				scope.any_wl = true;
 			fp->wl_fired = true;
 			fp->dirty = true;
 			scope.dirty = true;
@@ -859,20 +850,16 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	if ((fp->np_fired || fp->dup_fired || fp->wl_fired) && fp->ignore_state == 0)
 		fp->ignore_state = pfg_store_is_ignored(queryid, scope.route_hash) ? 2 : 1;
 	if (fp->ignore_state == 2)
-	{
 		np_action = dup_action = PFG_GUARD_OFF;
-		if (fp->np_fired || fp->dup_fired || fp->wl_fired)
-			scope.any_ignored = true;
-	}
 
 	if ((fp->np_fired || fp->dup_fired || fp->wl_fired) &&
 		pfg_capture_parameters && fp->example == NULL)
 		capture_example(fp, src, loc, len, params);
 
 	if (np_action != PFG_GUARD_OFF)
-		scope_guard(np_action, ERRCODE_PFG_N_PLUS_ONE, fp, "N+1", src, loc, len);
+		scope_guard(np_action, ERRCODE_PFG_N_PLUS_ONE, fp, src, loc, len);
 	if (dup_action != PFG_GUARD_OFF)
-		scope_guard(dup_action, ERRCODE_PFG_DUPLICATE, fp, "duplicate", src, loc, len);
+		scope_guard(dup_action, ERRCODE_PFG_DUPLICATE, fp, src, loc, len);
 
 	if (pfg_max_queries_per_request > 0 && !scope.too_many_done &&
 		scope.queries > pfg_max_queries_per_request &&
@@ -926,7 +913,7 @@ capture_example(scopeFp *fp, const char *src, int loc, int len,
  *		once per scope and fingerprint, not per statement).
  */
 static void
-scope_guard(int action, int sqlstate, scopeFp *fp, const char *what,
+scope_guard(int action, int sqlstate, scopeFp *fp,
 			const char *src, int loc, int len)
 {
 	int			elevel = action == PFG_GUARD_ERROR ? ERROR :
@@ -975,7 +962,6 @@ scope_guard(int action, int sqlstate, scopeFp *fp, const char *what,
 						fp->max_same, scope.label),
 				 errdetail("Statement: %s", text ? text : "(unavailable)"),
 				 errhint("Run it once and reuse the result (keep it in a variable or cache it), or hoist it out of the loop.")));
-	(void) what;
 }
 
 /*

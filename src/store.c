@@ -1352,6 +1352,34 @@ dump_entry(const void *entry, void *arg)
 }
 
 /*
+ * pfg_dump_finish
+ *		End the writing of a stats file (store.c's and index_advice.c's): when
+ *		every write succeeded ("ok"), close "tmpfile" and durably rename it to
+ *		"path"; otherwise, or if closing fails, report at LOG (errno is the
+ *		failed call's) and remove the temporary file.  "file" may be NULL when
+ *		it could not be opened.
+ */
+void
+pfg_dump_finish(FILE *file, const char *tmpfile, const char *path, bool ok)
+{
+	if (ok)
+	{
+		if (FreeFile(file) == 0)
+		{
+			(void) durable_rename(tmpfile, path, LOG);
+			return;
+		}
+		file = NULL;
+	}
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("perfguard: could not write file \"%s\": %m", tmpfile)));
+	if (file)
+		FreeFile(file);
+	unlink(tmpfile);
+}
+
+/*
  * store_dump
  *		Write every table to PFG_DUMP_FILE ".tmp", then rename it into place.
  *		Called in the postmaster at shutdown; errors are reported at LOG.
@@ -1405,21 +1433,11 @@ store_dump(void)
 			goto error;
 	}
 
-	if (FreeFile(file))
-	{
-		file = NULL;
-		goto error;
-	}
-	(void) durable_rename(tmpfile, PFG_DUMP_FILE, LOG);
+	pfg_dump_finish(file, tmpfile, PFG_DUMP_FILE, true);
 	return;
 
 error:
-	ereport(LOG,
-			(errcode_for_file_access(),
-			 errmsg("perfguard: could not write file \"%s\": %m", tmpfile)));
-	if (file)
-		FreeFile(file);
-	unlink(tmpfile);
+	pfg_dump_finish(file, tmpfile, PFG_DUMP_FILE, false);
 }
 
 /*
