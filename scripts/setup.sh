@@ -44,6 +44,7 @@ packages=(
 	ruby-pg
 	python3-yaml
 	sqlsmith
+	pgbouncer
 	chromium
 	fonts-dejavu-core
 	make
