@@ -5,17 +5,29 @@
 # against throwaway clusters as an unprivileged OS user.
 
 MODULE_big = perfguard
+# In layers, bottom first; each file may use only files above it in this
+# list's order of layers (docs/design.md draws the map).
 OBJS = \
 	$(WIN32RES) \
-	perfguard.o \
-	src/store.o \
+	src/table.o \
+	src/persist.o \
 	src/fingerprint.o \
+	src/sqlcommenter.o \
+	src/store.o \
+	src/store_plans.o \
+	src/store_advice.o \
 	src/scope.o \
-	src/detect_nplusone.o \
-	src/views.o \
-	src/plan_insights.o \
+	src/plan_checks.o \
+	src/plan_sample.o \
+	src/report.o \
+	src/nplusone_fix.o \
+	src/hypo_index.o \
+	src/index_candidates.o \
+	src/index_advice.o \
+	src/keyset_cursor.o \
 	src/keyset.o \
-	src/index_advice.o
+	src/store_views.o \
+	perfguard.o
 
 EXTENSION = perfguard
 DATA = perfguard--1.0.sql
@@ -26,7 +38,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 # pg_regress suites (one file per concern); run by scripts/test.sh with a
 # temporary instance that preloads the library (perfguard.conf).
-REGRESS = store fingerprint scopes nplusone guards privileges privileges_views beyond plan_insights index_advice index_advice_applied index_advice_hypopg keyset hostile
+REGRESS = store fingerprint scopes nplusone guards privileges privileges_views suppression parameters errors percentiles sequences plan_insights index_advice index_advice_applied index_advice_hypopg keyset hostile
 REGRESS_OPTS = --temp-config=$(srcdir)/perfguard.conf --temp-instance=./tmp_check
 ISOLATION = nplusone_sessions reset_concurrent
 ISOLATION_OPTS = --temp-config=$(srcdir)/perfguard.conf
@@ -36,5 +48,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# PGXS tracks no header dependencies: every object depends on the shared header.
-$(OBJS): src/perfguard.h
+# Header dependencies: the compiler writes each object's list of headers
+# (-MMD) next to it, and make reads them back, so a change to one module's
+# header rebuilds only the objects that include it.
+override CPPFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN = $(OBJS:.o=.d)

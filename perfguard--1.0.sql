@@ -145,15 +145,19 @@ LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 CREATE VIEW perfguard.ignore_rules AS SELECT * FROM perfguard._ignore_rules();
 COMMENT ON VIEW perfguard.ignore_rules IS 'Suppression rules (perfguard.ignore, perfguard.ignore_route)';
 
+-- The kinds of scope findings: the values of pfgFindingKind (src/perfguard.h)
+-- that perfguard._findings_raw takes, by name.
+CREATE VIEW perfguard._finding_kinds (kind_id, kind) AS
+  VALUES (1, 'n_plus_one'), (2, 'duplicate'), (3, 'write_loop'), (4, 'sequence');
+
 -- Scope findings with their suppression: in-band (perfguard='ignore' on the
 -- statement when it fired) or by a rule now.
 CREATE VIEW perfguard._scope_findings AS
   SELECT f.*, r.reason AS rule_reason, r.kind AS rule_kind,
          f.ignored OR r.kind IS NOT NULL AS suppressed
-    FROM (SELECT 1 AS kind_id, * FROM perfguard._findings_raw(1)
-          UNION ALL SELECT 2, * FROM perfguard._findings_raw(2)
-          UNION ALL SELECT 3, * FROM perfguard._findings_raw(3)
-          UNION ALL SELECT 4, * FROM perfguard._findings_raw(4)) f
+    FROM (SELECT k.kind AS finding_kind, raw.*
+            FROM perfguard._finding_kinds k,
+                 LATERAL perfguard._findings_raw(k.kind_id) raw) f
     LEFT JOIN LATERAL (
            SELECT i.kind, i.reason FROM perfguard._ignore_rules() i
             WHERE (i.kind = 'queryid' AND i.queryid = f.queryid)
@@ -177,7 +181,7 @@ CREATE VIEW perfguard.n_plus_one AS
          f.queryid, c.query, f.occurrences, f.total_repeats, f.max_repeats,
          f.max_distinct_params, f.wasted_ms, f.last_seen,
          x.table_name, x.column_name, x.suggestion, f.example_params,
-         (SELECT q.sequence FROM perfguard._findings_raw(4) q
+         (SELECT q.sequence FROM perfguard._findings_raw((SELECT kind_id FROM perfguard._finding_kinds WHERE kind = 'sequence')) q
            WHERE q.queryid = f.seq_id AND q.dbid = f.dbid AND q.userid = f.userid
              AND q.route = f.route LIMIT 1) AS sequence
     FROM perfguard._scope_findings f
@@ -189,7 +193,7 @@ CREATE VIEW perfguard.n_plus_one AS
            SELECT * FROM perfguard._n_plus_one_fix(p.query, c.query)
             WHERE f.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND c.query IS NOT NULL) x ON true
-   WHERE f.kind_id = 1 AND NOT f.suppressed;
+   WHERE f.finding_kind = 'n_plus_one' AND NOT f.suppressed;
 COMMENT ON VIEW perfguard.n_plus_one IS
   'N+1 suspects: a SELECT repeated with different parameters in one request, with its parent and the fix';
 
@@ -217,7 +221,7 @@ CREATE VIEW perfguard.n_plus_one_sequences AS
     FROM perfguard._scope_findings f
     LEFT JOIN perfguard._texts p
            ON p.userid = f.userid AND p.dbid = f.dbid AND p.queryid = f.parent_queryid
-   WHERE f.kind_id = 4 AND NOT f.suppressed;
+   WHERE f.finding_kind = 'sequence' AND NOT f.suppressed;
 COMMENT ON VIEW perfguard.n_plus_one_sequences IS
   'A request that repeats a sequence of 2 to 5 statements per row (M x N+1): one finding with every child';
 
@@ -232,7 +236,7 @@ CREATE VIEW perfguard.duplicates AS
     FROM perfguard._scope_findings f
     LEFT JOIN perfguard._texts c
            ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid
-   WHERE f.kind_id = 2 AND NOT f.suppressed;
+   WHERE f.finding_kind = 'duplicate' AND NOT f.suppressed;
 COMMENT ON VIEW perfguard.duplicates IS
   'Identical statements (same fingerprint, same parameters) run more than once in one request';
 
@@ -254,13 +258,13 @@ CREATE VIEW perfguard.write_loops AS
     FROM perfguard._scope_findings f
     LEFT JOIN perfguard._texts c
            ON c.userid = f.userid AND c.dbid = f.dbid AND c.queryid = f.queryid
-   WHERE f.kind_id = 3 AND NOT f.suppressed;
+   WHERE f.finding_kind = 'write_loop' AND NOT f.suppressed;
 COMMENT ON VIEW perfguard.write_loops IS
   'INSERT/UPDATE/DELETE statements repeated row by row in one request';
 
 CREATE VIEW perfguard.ignored AS
-  SELECT CASE f.kind_id WHEN 1 THEN 'n_plus_one' WHEN 2 THEN 'duplicate'
-                        WHEN 3 THEN 'write_loop' ELSE 'n_plus_one_sequence' END AS category,
+  SELECT CASE f.finding_kind WHEN 'sequence' THEN 'n_plus_one_sequence'
+              ELSE f.finding_kind END AS category,
          f.dbid, f.userid, f.route, f.queryid, c.query,
          coalesce(f.rule_reason,
                   CASE WHEN f.ignored THEN 'perfguard=''ignore'' on the statement' END) AS reason,
@@ -288,10 +292,10 @@ CREATE VIEW perfguard.requests AS SELECT * FROM perfguard._requests();
 COMMENT ON VIEW perfguard.requests IS
   'Per route: requests, queries per request (is it bounded?), time, and how many requests had findings';
 
--- BEGIN plan insights
 ------------------------------------------------------------------------------
 -- Plan insights: slow-query plan samples, plan findings, deep OFFSET
--- pagination, unbounded results (src/plan_insights.c, docs/plan_insights.md)
+-- pagination, unbounded results (src/plan_sample.c, src/plan_checks.c,
+-- src/store_plans.c; docs/plan_insights.md)
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION perfguard._slow_queries(
@@ -383,9 +387,7 @@ CREATE VIEW perfguard.slow_queries AS
           AND st.queryid = s.queryid AND st.toplevel = s.toplevel;
 COMMENT ON VIEW perfguard.slow_queries IS
   'Statements slower than perfguard.slow_query_ms, with the EXPLAIN text of their slowest sampled execution (actual rows once sampled)';
--- END plan insights
 
--- BEGIN index advice
 ------------------------------------------------------------------------------
 -- Index advice: missing indexes proven with hypothetical indexes (C), and
 -- unused / duplicate / redundant indexes and foreign keys without an index
@@ -576,14 +578,14 @@ AS 'MODULE_PATHNAME', 'perfguard_advise'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION perfguard.advise(text) IS
   'Plan findings and index candidates (proven as hypothetical indexes) for one statement, without running it';
--- END index advice
 
--- BEGIN keyset
--- keyset pagination (src/keyset.c); pasted into perfguard--1.0.sql by the lead.
+------------------------------------------------------------------------------
+-- Keyset pagination (src/keyset.c, src/keyset_cursor.c, docs/keyset.md)
+------------------------------------------------------------------------------
 
 CREATE FUNCTION perfguard.keyset_predicate(order_by text, after jsonb)
 RETURNS text
-AS 'MODULE_PATHNAME', 'keyset_predicate'
+AS 'MODULE_PATHNAME', 'perfguard_keyset_predicate'
 LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION perfguard.keyset_predicate(text, jsonb) IS
@@ -591,7 +593,7 @@ COMMENT ON FUNCTION perfguard.keyset_predicate(text, jsonb) IS
 
 CREATE FUNCTION perfguard.keyset_predicate(order_by text, after jsonb, rel regclass)
 RETURNS text
-AS 'MODULE_PATHNAME', 'keyset_predicate'
+AS 'MODULE_PATHNAME', 'perfguard_keyset_predicate'
 LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION perfguard.keyset_predicate(text, jsonb, regclass) IS
@@ -600,7 +602,7 @@ COMMENT ON FUNCTION perfguard.keyset_predicate(text, jsonb, regclass) IS
 CREATE FUNCTION perfguard.keyset_page(rel regclass, order_by text, page_size int,
                                       cursor text DEFAULT NULL, filter text DEFAULT NULL)
 RETURNS TABLE("row" jsonb, next_cursor text)
-AS 'MODULE_PATHNAME', 'keyset_page'
+AS 'MODULE_PATHNAME', 'perfguard_keyset_page'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION perfguard.keyset_page(regclass, text, int, text, text) IS
@@ -608,7 +610,7 @@ COMMENT ON FUNCTION perfguard.keyset_page(regclass, text, int, text, text) IS
 
 CREATE FUNCTION perfguard.keyset_index(rel regclass, order_by text)
 RETURNS text
-AS 'MODULE_PATHNAME', 'keyset_index'
+AS 'MODULE_PATHNAME', 'perfguard_keyset_index'
 LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION perfguard.keyset_index(regclass, text) IS
@@ -616,7 +618,7 @@ COMMENT ON FUNCTION perfguard.keyset_index(regclass, text) IS
 
 CREATE FUNCTION perfguard.cursor_encode(jsonb)
 RETURNS text
-AS 'MODULE_PATHNAME', 'cursor_encode'
+AS 'MODULE_PATHNAME', 'perfguard_cursor_encode'
 LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION perfguard.cursor_encode(jsonb) IS
@@ -624,12 +626,11 @@ COMMENT ON FUNCTION perfguard.cursor_encode(jsonb) IS
 
 CREATE FUNCTION perfguard.cursor_decode(text)
 RETURNS jsonb
-AS 'MODULE_PATHNAME', 'cursor_decode'
+AS 'MODULE_PATHNAME', 'perfguard_cursor_decode'
 LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION perfguard.cursor_decode(text) IS
 'the jsonb value of a cursor from cursor_encode; a malformed, tampered or foreign cursor is an error';
--- END keyset
 
 ------------------------------------------------------------------------------
 -- The ranked checklist across all findings
@@ -671,7 +672,7 @@ CREATE VIEW perfguard.findings AS
            w.suggestion, w.wasted_ms, w.last_seen
       FROM perfguard.write_loops w
     UNION ALL
-    -- BEGIN plan insights findings
+    -- plan samples: slow queries and their plan findings, deep OFFSETs
     SELECT 'slow_query',
            CASE WHEN s.slow_total_ms >= 60000 THEN 'high'
                 WHEN s.slow_total_ms >= 5000 THEN 'medium' ELSE 'low' END,
@@ -719,9 +720,8 @@ CREATE VIEW perfguard.findings AS
            o.total_ms * o.rows_discarded / nullif(o.rows_discarded + o.rows_returned, 0),
            o.last_seen
       FROM perfguard.offset_pagination o
-    -- END plan insights findings
     UNION ALL
-    -- BEGIN index advice findings
+    -- index advice
     -- applied advice is no to-do: it shows only as index_applied when its
     -- statements became slower per call since the index exists
     SELECT 'index_' || CASE WHEN a.applied THEN 'applied' ELSE a.kind END,
@@ -746,7 +746,6 @@ CREATE VIEW perfguard.findings AS
            NULL::timestamptz
       FROM perfguard.index_advice a
      WHERE NOT a.applied OR a.actual_improvement < 0
-    -- END index advice findings
   ) f
   ORDER BY impact_ms DESC NULLS LAST;
 COMMENT ON VIEW perfguard.findings IS

@@ -31,6 +31,7 @@
 #include "executor/executor.h"
 #include "executor/instrument.h"
 #include "miscadmin.h"
+#include "optimizer/plancat.h"
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
 #include "tcop/tcopprot.h"
@@ -40,7 +41,12 @@
 #include "utils/guc.h"
 #include "utils/queryjumble.h"
 
-#include "perfguard.h"
+#include "fingerprint.h"
+#include "hypo_index.h"
+#include "nplusone_fix.h"
+#include "plan_sample.h"
+#include "scope.h"
+#include "store.h"
 
 PG_MODULE_MAGIC;
 
@@ -82,6 +88,9 @@ static const struct config_enum_entry guard_options[] = {
 };
 
 /*---- saved hook values ----*/
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static get_relation_info_hook_type prev_get_relation_info_hook = NULL;
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
@@ -134,12 +143,14 @@ static struct
 
 #define pfg_active() \
 	(pfg_enabled && pfg_store_ready() && !IsParallelWorker())
-#define pfg_tracks_level(level) \
-	((level) == 0 || pfg_track == PFG_TRACK_ALL)
 
 /*---- function declarations ----*/
 void		_PG_init(void);
 
+static void pfg_shmem_request(void);
+static void pfg_shmem_startup(void);
+static void pfg_get_relation_info(PlannerInfo *root, Oid relationObjectId,
+								  bool inhparent, RelOptInfo *rel);
 static void pfg_post_parse_analyze(ParseState *pstate, Query *query,
 								   JumbleState *jstate);
 static PlannedStmt *pfg_planner(Query *parse, const char *query_string,
@@ -260,13 +271,18 @@ _PG_init(void)
 
 	EnableQueryId();
 
+	/* the guard's hint for an N+1 comes from the report layer */
+	pfg_scope_set_fix_fn(pfg_n_plus_one_fix);
+
 	/*
 	 * Install hooks.
 	 */
-	pfg_store_init();
-	/* concern modules with hooks of their own: */
-	pfg_plan_insights_init();
-	pfg_index_advice_init();
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pfg_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pfg_shmem_startup;
+	prev_get_relation_info_hook = get_relation_info_hook;
+	get_relation_info_hook = pfg_get_relation_info;
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = pfg_post_parse_analyze;
 	prev_planner_hook = planner_hook;
@@ -286,6 +302,44 @@ _PG_init(void)
 
 	RegisterXactCallback(pfg_xact_callback, NULL);
 	RegisterSubXactCallback(pfg_subxact_callback, NULL);
+}
+
+/*
+ * pfg_shmem_request
+ *		Request shared memory and LWLocks (the store sizes every part).
+ */
+static void
+pfg_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	pfg_store_shmem_request();
+}
+
+/*
+ * pfg_shmem_startup
+ *		Create or attach to the shared state (the store does it all).
+ */
+static void
+pfg_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	pfg_store_shmem_startup();
+}
+
+/*
+ * pfg_get_relation_info
+ *		Let the index advisor show the planner its hypothetical indexes; one
+ *		branch unless the advisor is planning.
+ */
+static void
+pfg_get_relation_info(PlannerInfo *root, Oid relationObjectId,
+					  bool inhparent, RelOptInfo *rel)
+{
+	if (prev_get_relation_info_hook)
+		prev_get_relation_info_hook(root, relationObjectId, inhparent, rel);
+	pfg_hypo_get_relation_info(root, relationObjectId, inhparent, rel);
 }
 
 /*

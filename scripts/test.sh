@@ -6,6 +6,7 @@
 #   bash scripts/test.sh regress tap      only the named ones
 #
 # Suites:
+#   layers     tools/check-layers.py: the map of docs/design.md holds
 #   regress    pg_regress over the Makefile's REGRESS list (sql/, expected/)
 #   isolation  pg_isolation_regress over the Makefile's ISOLATION list (specs/)
 #   tap        t/*.pl with PostgreSQL::Test::Cluster, through prove
@@ -28,7 +29,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-all_suites=(regress isolation tap e2e)
+all_suites=(layers regress isolation tap e2e)
 
 usage()
 {
@@ -323,8 +324,22 @@ run_e2e()
 	done
 }
 
+run_layers()
+{
+	local out
+	echo "== layers"
+	if out=$(cd "$repo" && /usr/bin/python3 tools/check-layers.py 2>&1); then
+		echo "  $out"
+		passed=$((passed + 1))
+	else
+		echo "$out" | sed 's/^/  /'
+		failed=$((failed + 1))
+	fi
+}
+
 for s in "${suites[@]}"; do
 	case $s in
+		layers) run_layers ;;
 		regress) run_pg_regress regress "$pg_regress" REGRESS REGRESS_OPTS sql .sql ;;
 		isolation) run_pg_regress isolation "$pg_isolation_regress" ISOLATION ISOLATION_OPTS specs .spec ;;
 		tap) run_tap ;;

@@ -9,7 +9,9 @@ if [ -n "${PERFGUARD_INSTALL_LOCK_HELD:-}" ]; then
 	exec "$@"
 fi
 export PERFGUARD_INSTALL_LOCK_HELD=1
-flock -w 1500 -E 200 /tmp/perfguard-install.lock "$@"
+# -o: the command does not inherit the lock's descriptor, so a server it
+# starts in the background cannot keep holding the lock after it exits.
+flock -o -w 1500 -E 200 /tmp/perfguard-install.lock "$@"
 rc=$?
 if [ $rc -eq 200 ]; then
 	echo "with-install-lock: lock busy for 1500 s, running without it" >&2

@@ -69,6 +69,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "parser/scanner.h"
@@ -80,21 +81,17 @@
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
-#include "perfguard.h"
+#include "keyset.h"
+#include "keyset_cursor.h"
+#include "report.h"
 
-PG_FUNCTION_INFO_V1(keyset_predicate);
-PG_FUNCTION_INFO_V1(keyset_page);
-PG_FUNCTION_INFO_V1(keyset_index);
-PG_FUNCTION_INFO_V1(cursor_encode);
-PG_FUNCTION_INFO_V1(cursor_decode);
+PG_FUNCTION_INFO_V1(perfguard_keyset_predicate);
+PG_FUNCTION_INFO_V1(perfguard_keyset_page);
+PG_FUNCTION_INFO_V1(perfguard_keyset_index);
+PG_FUNCTION_INFO_V1(perfguard_keyset_suggestion);
 
 /*---- constants ----*/
 
-#define KEYSET_CURSOR_VERSION	1
-#define KEYSET_FLAG_SIGNED		0x01
-#define KEYSET_MAC_LEN			PG_SHA256_DIGEST_LENGTH
-/* longest cursor accepted by cursor_decode, in characters */
-#define KEYSET_MAX_CURSOR		65536
 #define KEYSET_MAX_PAGE_SIZE	10000
 
 #define KEYSET_ORDER_HINT \
@@ -115,12 +112,13 @@ typedef struct keysetKey
 /*---- static functions ----*/
 
 static void keyset_order_error(const char *item, const char *detail) pg_attribute_noreturn();
-static void keyset_bad_cursor(const char *detail) pg_attribute_noreturn();
 static keysetKey *keyset_parse_order(const char *order_by, int *nkeys);
 static void keyset_bind_relation(Relation rel, keysetKey *keys, int nkeys);
 static Relation keyset_open_relation(Oid relid);
 static char *keyset_render_value(JsonbValue *v);
 static char *keyset_build_predicate(keysetKey *keys, int nkeys, Jsonb *after);
+static char *keyset_compare_sql(const keysetKey *keys, int nkeys,
+								const char **col, const char **lit, bool wrap);
 static bool keyset_is_unique(Relation rel, keysetKey *keys, int nkeys);
 static char *keyset_unique_hint(Relation rel, const char *order_by,
 								keysetKey *keys, int nkeys);
@@ -129,13 +127,6 @@ static char *keyset_index_ddl(Relation rel, keysetKey *keys, int nkeys);
 static void keyset_append_key(StringInfo buf, keysetKey *key, bool explicit);
 static void keyset_check_filter(const char *filter);
 static const char *keyset_lex_filter(const char *filter);
-static bool keyset_secret_set(void);
-static void keyset_hmac(const uint8 *data, size_t len, uint8 *mac);
-static char *keyset_b64url_encode(const uint8 *data, size_t len);
-static uint8 *keyset_b64url_decode(const char *src, size_t srclen,
-								   size_t *dstlen);
-static text *keyset_encode_jsonb(Jsonb *jb);
-static Jsonb *keyset_decode_text(text *cursor);
 static Jsonb *keyset_cursor_values(Jsonb *row, keysetKey *keys, int nkeys);
 
 /*---- ORDER BY parsing ----*/
@@ -421,45 +412,29 @@ keyset_render_value(JsonbValue *v)
 }
 
 /*
- * Build the predicate selecting the rows that sort after the row whose sort
- * values are given in after (a jsonb object keyed by column name).  Keys of
- * after that are not in the ORDER BY are ignored, so a whole to_jsonb(row)
- * may be passed.  See the file header for the forms produced.
+ * keyset_compare_sql
+ *		The one predicate builder: the rows that sort after the row whose
+ *		sort values are lit[] (SQL text; NULL for a NULL value), for the
+ *		ORDER BY keys[] on the expressions col[].  See the file header for
+ *		the forms produced.  "wrap" puts an OR-chain in parentheses (off
+ *		when the caller shows the predicate alone).  Used by
+ *		keyset_predicate() with quoted literals, and by the OFFSET
+ *		suggestion with $last_<column> placeholders.
  */
 static char *
-keyset_build_predicate(keysetKey *keys, int nkeys, Jsonb *after)
+keyset_compare_sql(const keysetKey *keys, int nkeys, const char **col,
+				   const char **lit, bool wrap)
 {
-	char	  **lit = palloc0(sizeof(char *) * nkeys);
-	const char **col = palloc0(sizeof(char *) * nkeys);
 	bool		samedir = true;
 	bool		anynull = false;
 	StringInfoData out;
 	int			i,
 				j;
 
-	if (!JB_ROOT_IS_OBJECT(after) || JB_ROOT_IS_SCALAR(after))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sort values must be a JSON object"),
-				 errhint("Pass the sort values of the last row of the previous page keyed by column name, e.g. '{\"created_at\": \"2024-01-01T00:00:00+00:00\", \"id\": 42}'.")));
-
 	for (i = 0; i < nkeys; i++)
 	{
-		JsonbValue	vbuf;
-		JsonbValue *v;
-
-		col[i] = quote_identifier(keys[i].colname);
-		v = getKeyJsonValueFromContainer(&after->root, keys[i].colname,
-										 strlen(keys[i].colname), &vbuf);
-		if (v == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("sort values have no key \"%s\"", keys[i].colname),
-					 errhint("The sort values must contain every ORDER BY column; use null for a NULL value.")));
-		if (v->type == jbvNull)
+		if (lit[i] == NULL)
 			anynull = true;
-		else
-			lit[i] = keyset_render_value(v);
 		if (keys[i].desc != keys[0].desc)
 			samedir = false;
 	}
@@ -556,16 +531,57 @@ keyset_build_predicate(keysetKey *keys, int nkeys, Jsonb *after)
 			return pstrdup("false");	/* nothing sorts after this row */
 		if (list_length(disjuncts) == 1)
 			return (char *) linitial(disjuncts);
-		appendStringInfoChar(&out, '(');
+		if (wrap)
+			appendStringInfoChar(&out, '(');
 		foreach(lc, disjuncts)
 		{
 			if (lc != list_head(disjuncts))
 				appendStringInfoString(&out, " OR ");
 			appendStringInfoString(&out, (char *) lfirst(lc));
 		}
-		appendStringInfoChar(&out, ')');
+		if (wrap)
+			appendStringInfoChar(&out, ')');
 		return out.data;
 	}
+}
+
+
+/*
+ * Build the predicate selecting the rows that sort after the row whose sort
+ * values are given in after (a jsonb object keyed by column name).  Keys of
+ * after that are not in the ORDER BY are ignored, so a whole to_jsonb(row)
+ * may be passed.  See the file header for the forms produced.
+ */
+static char *
+keyset_build_predicate(keysetKey *keys, int nkeys, Jsonb *after)
+{
+	char	  **lit = palloc0(sizeof(char *) * nkeys);
+	const char **col = palloc0(sizeof(char *) * nkeys);
+	int			i;
+
+	if (!JB_ROOT_IS_OBJECT(after) || JB_ROOT_IS_SCALAR(after))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sort values must be a JSON object"),
+				 errhint("Pass the sort values of the last row of the previous page keyed by column name, e.g. '{\"created_at\": \"2024-01-01T00:00:00+00:00\", \"id\": 42}'.")));
+
+	for (i = 0; i < nkeys; i++)
+	{
+		JsonbValue	vbuf;
+		JsonbValue *v;
+
+		col[i] = quote_identifier(keys[i].colname);
+		v = getKeyJsonValueFromContainer(&after->root, keys[i].colname,
+										 strlen(keys[i].colname), &vbuf);
+		if (v == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sort values have no key \"%s\"", keys[i].colname),
+					 errhint("The sort values must contain every ORDER BY column; use null for a NULL value.")));
+		if (v->type != jbvNull)
+			lit[i] = keyset_render_value(v);
+	}
+	return keyset_compare_sql(keys, nkeys, col, (const char **) lit, true);
 }
 
 /*
@@ -575,7 +591,7 @@ keyset_build_predicate(keysetKey *keys, int nkeys, Jsonb *after)
  * IS NULL terms.  STRICT.
  */
 Datum
-keyset_predicate(PG_FUNCTION_ARGS)
+perfguard_keyset_predicate(PG_FUNCTION_ARGS)
 {
 	char	   *order_by = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Jsonb	   *after = PG_GETARG_JSONB_P(1);
@@ -791,7 +807,7 @@ keyset_index_ddl(Relation rel, keysetKey *keys, int nkeys)
  * CREATE INDEX CONCURRENTLY statement of one that would.  STRICT.
  */
 Datum
-keyset_index(PG_FUNCTION_ARGS)
+perfguard_keyset_index(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	char	   *order_by = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -934,246 +950,6 @@ keyset_check_filter(const char *filter)
 				 errhint("The filter must be one boolean SQL expression on the relation's columns, e.g. 'status = ''paid'' AND total > 10'.")));
 }
 
-/*---- cursors ----*/
-
-static bool
-keyset_secret_set(void)
-{
-	return pfg_cursor_secret != NULL && pfg_cursor_secret[0] != '\0';
-}
-
-/* HMAC-SHA256 of data keyed with perfguard.cursor_secret. */
-static void
-keyset_hmac(const uint8 *data, size_t len, uint8 *mac)
-{
-	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
-
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	if (pg_hmac_init(ctx, (const uint8 *) pfg_cursor_secret,
-					 strlen(pfg_cursor_secret)) < 0 ||
-		pg_hmac_update(ctx, data, len) < 0 ||
-		pg_hmac_final(ctx, mac, KEYSET_MAC_LEN) < 0)
-	{
-		const char *err = pstrdup(pg_hmac_error(ctx));
-
-		pg_hmac_free(ctx);
-		elog(ERROR, "could not compute cursor signature: %s", err);
-	}
-	pg_hmac_free(ctx);
-}
-
-static const char keyset_b64chars[] =
-"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* base64url without padding; returns a palloc'd NUL-terminated string. */
-static char *
-keyset_b64url_encode(const uint8 *data, size_t len)
-{
-	char	   *dst = palloc((len + 2) / 3 * 4 + 1);
-	char	   *p = dst;
-	size_t		i;
-
-	for (i = 0; i + 2 < len; i += 3)
-	{
-		uint32		v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
-
-		*p++ = keyset_b64chars[(v >> 18) & 0x3F];
-		*p++ = keyset_b64chars[(v >> 12) & 0x3F];
-		*p++ = keyset_b64chars[(v >> 6) & 0x3F];
-		*p++ = keyset_b64chars[v & 0x3F];
-	}
-	if (len - i == 1)
-	{
-		uint32		v = data[i] << 16;
-
-		*p++ = keyset_b64chars[(v >> 18) & 0x3F];
-		*p++ = keyset_b64chars[(v >> 12) & 0x3F];
-	}
-	else if (len - i == 2)
-	{
-		uint32		v = (data[i] << 16) | (data[i + 1] << 8);
-
-		*p++ = keyset_b64chars[(v >> 18) & 0x3F];
-		*p++ = keyset_b64chars[(v >> 12) & 0x3F];
-		*p++ = keyset_b64chars[(v >> 6) & 0x3F];
-	}
-	*p = '\0';
-	return dst;
-}
-
-static inline int
-keyset_b64url_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Decode base64url without padding.  Returns NULL if src has a character
- * outside the alphabet, an impossible length, or non-zero trailing bits
- * (so that every byte string has exactly one encoding).
- */
-static uint8 *
-keyset_b64url_decode(const char *src, size_t srclen, size_t *dstlen)
-{
-	uint8	   *dst;
-	size_t		n = 0;
-	uint32		acc = 0;
-	int			bits = 0;
-	size_t		i;
-
-	if (srclen % 4 == 1)
-		return NULL;
-	dst = palloc(srclen * 3 / 4 + 1);
-	for (i = 0; i < srclen; i++)
-	{
-		int			v = keyset_b64url_value(src[i]);
-
-		if (v < 0)
-			return NULL;
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			bits -= 8;
-			dst[n++] = (acc >> bits) & 0xFF;
-		}
-	}
-	if ((acc & ((1 << bits) - 1)) != 0)
-		return NULL;
-	*dstlen = n;
-	return dst;
-}
-
-/*
- * Encode a jsonb value as a cursor, signed when perfguard.cursor_secret is
- * set.
- */
-static text *
-keyset_encode_jsonb(Jsonb *jb)
-{
-	char	   *payload = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-	size_t		plen = strlen(payload);
-	bool		sign = keyset_secret_set();
-	size_t		len = 2 + plen + (sign ? KEYSET_MAC_LEN : 0);
-	uint8	   *buf = palloc(len);
-
-	buf[0] = KEYSET_CURSOR_VERSION;
-	buf[1] = sign ? KEYSET_FLAG_SIGNED : 0;
-	memcpy(buf + 2, payload, plen);
-	if (sign)
-		keyset_hmac(buf, 2 + plen, buf + 2 + plen);
-	return cstring_to_text(keyset_b64url_encode(buf, len));
-}
-
-static void
-keyset_bad_cursor(const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid cursor"),
-			 errdetail("%s", detail),
-			 errhint("Pass the next_cursor value returned by keyset_page or cursor_encode unchanged.")));
-}
-
-/*
- * Decode and verify a cursor.  Every malformed, truncated, foreign or
- * tampered cursor is an ERROR with ERRCODE_INVALID_PARAMETER_VALUE.
- */
-static Jsonb *
-keyset_decode_text(text *cursor)
-{
-	char	   *src = VARDATA_ANY(cursor);
-	size_t		srclen = VARSIZE_ANY_EXHDR(cursor);
-	uint8	   *buf;
-	size_t		len;
-	size_t		plen;
-	char	   *payload;
-	JsonLexContext *lex;
-	JsonParseErrorType jerr;
-
-	if (srclen > KEYSET_MAX_CURSOR)
-		keyset_bad_cursor("The cursor is too long.");
-	buf = keyset_b64url_decode(src, srclen, &len);
-	if (buf == NULL)
-		keyset_bad_cursor("The cursor is not valid base64url.");
-	if (len < 2)
-		keyset_bad_cursor("The cursor is truncated.");
-	if (buf[0] != KEYSET_CURSOR_VERSION)
-		keyset_bad_cursor(psprintf("Unknown cursor format version %d.", buf[0]));
-	if ((buf[1] & ~KEYSET_FLAG_SIGNED) != 0)
-		keyset_bad_cursor("Unknown cursor flags.");
-
-	if (buf[1] & KEYSET_FLAG_SIGNED)
-	{
-		uint8		mac[KEYSET_MAC_LEN];
-		uint8		diff = 0;
-		int			i;
-
-		if (len < 2 + KEYSET_MAC_LEN)
-			keyset_bad_cursor("The cursor is truncated.");
-		if (!keyset_secret_set())
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid cursor"),
-					 errdetail("The cursor is signed, but perfguard.cursor_secret is not set, so it cannot be verified."),
-					 errhint("Set perfguard.cursor_secret to the secret that signed the cursor.")));
-		len -= KEYSET_MAC_LEN;
-		keyset_hmac(buf, len, mac);
-		/* constant time: no early exit on the first differing byte */
-		for (i = 0; i < KEYSET_MAC_LEN; i++)
-			diff |= mac[i] ^ buf[len + i];
-		if (diff != 0)
-			keyset_bad_cursor("The cursor signature does not match: the cursor was altered, truncated, or signed with another secret.");
-	}
-	else if (keyset_secret_set())
-		keyset_bad_cursor("The cursor is not signed, and perfguard.cursor_secret requires signed cursors.");
-
-	plen = len - 2;
-	payload = palloc(plen + 1);
-	memcpy(payload, buf + 2, plen);
-	payload[plen] = '\0';
-	if (memchr(payload, '\0', plen) != NULL ||
-		!pg_verifymbstr(payload, plen, true))
-		keyset_bad_cursor("The cursor payload is not valid text.");
-	lex = makeJsonLexContextCstringLen(payload, plen, GetDatabaseEncoding(), true);
-	jerr = pg_parse_json(lex, &nullSemAction);
-	if (jerr != JSON_SUCCESS)
-		keyset_bad_cursor("The cursor payload is not valid JSON.");
-
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)));
-}
-
-/*
- * cursor_encode(jsonb) RETURNS text.  STRICT.
- */
-Datum
-cursor_encode(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_TEXT_P(keyset_encode_jsonb(PG_GETARG_JSONB_P(0)));
-}
-
-/*
- * cursor_decode(text) RETURNS jsonb.  STRICT.
- */
-Datum
-cursor_decode(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_JSONB_P(keyset_decode_text(PG_GETARG_TEXT_PP(0)));
-}
-
 /*---- keyset_page ----*/
 
 /*
@@ -1222,7 +998,7 @@ keyset_cursor_values(Jsonb *row, keysetKey *keys, int nkeys)
  * filter may be NULL.
  */
 Datum
-keyset_page(PG_FUNCTION_ARGS)
+perfguard_keyset_page(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid;
@@ -1290,7 +1066,7 @@ keyset_page(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(3))
 		pred = keyset_build_predicate(keys, nkeys,
-									  keyset_decode_text(PG_GETARG_TEXT_PP(3)));
+									  pfg_cursor_decode(PG_GETARG_TEXT_PP(3)));
 	relation_close(rel, NoLock);
 
 	initStringInfo(&sql);
@@ -1339,7 +1115,7 @@ keyset_page(PG_FUNCTION_ARGS)
 			Jsonb	   *sortvals = keyset_cursor_values(DatumGetJsonbP(values[0]),
 														keys, nkeys);
 
-			values[1] = PointerGetDatum(keyset_encode_jsonb(sortvals));
+			values[1] = PointerGetDatum(pfg_cursor_encode(sortvals));
 			nulls[1] = false;
 		}
 		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
@@ -1350,4 +1126,298 @@ keyset_page(PG_FUNCTION_ARGS)
 	rsinfo->setResult = tupstore;
 	rsinfo->setDesc = tupdesc;
 	return (Datum) 0;
+}
+
+/*---- the OFFSET -> keyset suggestion ----*/
+
+typedef struct pfgSortKey
+{
+	char	   *expr;			/* rendered expression */
+	char	   *name;			/* placeholder name */
+	bool		column;			/* a plain column reference */
+	SortByDir	dir;
+	SortByNulls nulls;
+} pfgSortKey;
+
+static bool
+is_trailing_word(const char *w, int len)
+{
+	static const char *const words[] = {
+		"asc", "desc", "nulls", "first", "last", "limit", "offset", "fetch",
+		"next", "rows", "row", "only", "for", "update", "share", "key", "no",
+		"nowait", "skip", "locked", "all", "with", "ties", NULL
+	};
+	int			i;
+
+	for (i = 0; words[i]; i++)
+		if ((int) strlen(words[i]) == len && pg_strncasecmp(w, words[i], len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * sort_expr_text
+ *		The source text of a sort key from "start" to "end", with trailing
+ *		commas, comments, ASC/DESC/NULLS and LIMIT/OFFSET words cut off.
+ */
+static char *
+sort_expr_text(const char *q, int start, int end)
+{
+	int			len = end - start;
+
+	for (;;)
+	{
+		int			w;
+
+		while (len > 0 && (isspace((unsigned char) q[start + len - 1]) ||
+						   q[start + len - 1] == ',' ||
+						   q[start + len - 1] == ';'))
+			len--;
+		if (len >= 2 && q[start + len - 1] == '/' && q[start + len - 2] == '*')
+		{
+			int			k = len - 2;
+
+			while (k >= 1 && !(q[start + k - 1] == '/' && q[start + k] == '*'))
+				k--;
+			if (k < 1)
+				break;
+			len = k - 1;
+			continue;
+		}
+		w = len;
+		while (w > 0 && isalpha((unsigned char) q[start + w - 1]))
+			w--;
+		if (w > 0 && w < len && !isalnum((unsigned char) q[start + w - 1]) &&
+			q[start + w - 1] != '_' && q[start + w - 1] != '"' &&
+			is_trailing_word(q + start + w, len - w))
+		{
+			len = w;
+			continue;
+		}
+		break;
+	}
+	return pnstrdup(q + start, Max(len, 0));
+}
+
+static int
+min_location_after(Node *n, int start, int best)
+{
+	int			loc;
+
+	if (n == NULL)
+		return best;
+	loc = exprLocation(n);
+	if (loc > start && loc < best)
+		return loc;
+	return best;
+}
+
+/*
+ * keyset_suggestion
+ *		The keyset predicate that replaces OFFSET for a normalized query, from
+ *		its ORDER BY.  May ERROR (syntax errors in a truncated text); the
+ *		caller catches.
+ */
+static char *
+keyset_suggestion(const char *query)
+{
+	List	   *raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	Node	   *stmt;
+	SelectStmt *sel;
+	List	   *keys = NIL;
+	ListCell   *lc;
+	int			i = 0;
+	int			nkeys;
+	bool		mixed = false;
+	bool		using_op = false;
+	bool		nulls_given = false;
+	bool		all_columns = true;
+	StringInfoData order,
+				kporder,
+				cols,
+				out;
+	char	   *pred;
+	pfgSortKey *first = NULL;
+
+	if (list_length(raw) != 1)
+		return NULL;
+	stmt = linitial_node(RawStmt, raw)->stmt;
+	if (IsA(stmt, DeclareCursorStmt))
+		stmt = ((DeclareCursorStmt *) stmt)->query;
+	if (!IsA(stmt, SelectStmt))
+		return NULL;
+	sel = (SelectStmt *) stmt;
+
+	if (sel->sortClause == NIL)
+		return pstrdup("OFFSET without ORDER BY returns the rows in no defined order, so pages can overlap or skip rows: add an ORDER BY on a unique key and paginate by keyset instead of OFFSET, e.g. WHERE id > $last_id ORDER BY id LIMIT <page size> (the last id of the previous page is the cursor) / Django: qs.order_by('id').filter(id__gt=last_id)[:n] or DRF CursorPagination / Rails: where('id > ?', last_id).order(:id).limit(n)");
+
+	nkeys = list_length(sel->sortClause);
+	foreach(lc, sel->sortClause)
+	{
+		SortBy	   *sb = lfirst_node(SortBy, lc);
+		pfgSortKey *k = palloc0(sizeof(pfgSortKey));
+
+		k->dir = sb->sortby_dir;
+		k->nulls = sb->sortby_nulls;
+		if (IsA(sb->node, ColumnRef))
+		{
+			ColumnRef  *cr = (ColumnRef *) sb->node;
+			StringInfoData e;
+			ListCell   *fc;
+
+			initStringInfo(&e);
+			foreach(fc, cr->fields)
+			{
+				Node	   *f = lfirst(fc);
+
+				if (e.len > 0)
+					appendStringInfoChar(&e, '.');
+				if (IsA(f, String))
+					appendStringInfoString(&e, quote_identifier(strVal(f)));
+				else
+					appendStringInfoChar(&e, '*');
+			}
+			k->expr = e.data;
+			if (IsA(llast(cr->fields), String))
+			{
+				k->name = pstrdup(strVal(llast(cr->fields)));
+				k->column = true;
+			}
+		}
+		else
+		{
+			int			start = exprLocation(sb->node);
+			int			end = strlen(query);
+
+			if (lnext(sel->sortClause, lc))
+				end = min_location_after(((SortBy *) lfirst(lnext(sel->sortClause, lc)))->node,
+										 start, end);
+			end = min_location_after(sel->limitCount, start, end);
+			end = min_location_after(sel->limitOffset, start, end);
+			if (start < 0)
+				k->expr = psprintf("<sort key %d>", i + 1);
+			else
+				k->expr = sort_expr_text(query, start, end);
+		}
+		if (k->name == NULL)
+			k->name = psprintf("key%d", i + 1);
+		if (k->dir == SORTBY_USING)
+			using_op = true;
+		if (!k->column)
+			all_columns = false;
+		if (k->nulls != SORTBY_NULLS_DEFAULT)
+			nulls_given = true;
+		if (first == NULL)
+			first = k;
+		else if ((first->dir == SORTBY_DESC) != (k->dir == SORTBY_DESC))
+			mixed = true;
+		keys = lappend(keys, k);
+		i++;
+	}
+
+	initStringInfo(&order);
+	initStringInfo(&kporder);
+	initStringInfo(&cols);
+	foreach(lc, keys)
+	{
+		pfgSortKey *k = lfirst(lc);
+		const char *dir = (k->dir == SORTBY_DESC) ? " DESC" : "";
+		const char *nl = (k->nulls == SORTBY_NULLS_FIRST) ? " NULLS FIRST" :
+			(k->nulls == SORTBY_NULLS_LAST) ? " NULLS LAST" : "";
+
+		if (order.len > 0)
+		{
+			appendStringInfoString(&order, ", ");
+			appendStringInfoString(&kporder, ", ");
+			appendStringInfoString(&cols, ", ");
+		}
+		appendStringInfo(&order, "%s%s%s", k->expr, dir, nl);
+		/* keyset_predicate takes bare column names */
+		appendStringInfo(&kporder, "%s%s%s", quote_identifier(k->name), dir, nl);
+		appendStringInfo(&cols, "%s%s", k->expr, mixed ? dir : "");
+	}
+
+	initStringInfo(&out);
+	if (using_op)
+	{
+		appendStringInfo(&out,
+						 "replace OFFSET with a keyset predicate on the ORDER BY columns (%s): the page after the last row is the rows that sort after it, which an ORDER BY ... USING operator makes hard to express; sort by plain columns ending with a unique key and use perfguard.keyset_predicate('<order by>', '<jsonb of the last row>')",
+						 order.data);
+		return out.data;
+	}
+
+	/* the predicate, with $last_<name> for the last row's values */
+	{
+		keysetKey  *kk = palloc0(sizeof(keysetKey) * nkeys);
+		const char **col = palloc(sizeof(char *) * nkeys);
+		const char **lit = palloc(sizeof(char *) * nkeys);
+
+		i = 0;
+		foreach(lc, keys)
+		{
+			pfgSortKey *k = lfirst(lc);
+
+			kk[i].desc = (k->dir == SORTBY_DESC);
+			kk[i].nulls_first = kk[i].desc;
+			kk[i].notnull = true;	/* NULLs are mentioned separately */
+			col[i] = k->expr;
+			lit[i] = psprintf("$last_%s", k->name);
+			i++;
+		}
+		pred = keyset_compare_sql(kk, nkeys, col, lit, false);
+	}
+
+	appendStringInfo(&out,
+					 "replace OFFSET with a keyset predicate built from the last row of the previous page: WHERE %s ORDER BY %s LIMIT <page size>",
+					 pred, order.data);
+	if (mixed)
+		appendStringInfoString(&out,
+							   " (the ORDER BY mixes ASC and DESC, so a single row comparison cannot express it; the predicate is expanded column by column)");
+	appendStringInfo(&out,
+					 "; the ORDER BY must be unique (end it with the primary key) and an index on (%s) makes each page an index range scan",
+					 cols.data);
+	if (nulls_given)
+		appendStringInfoString(&out, "; the NULLS FIRST/LAST placement needs IS NULL branches");
+	if (all_columns)
+		appendStringInfo(&out,
+						 "; perfguard.keyset_predicate(%s, '<jsonb of the last row>') builds the predicate (NULLs and mixed directions included) and perfguard.keyset_page() serves whole pages",
+						 quote_literal_cstr(kporder.data));
+	appendStringInfoString(&out,
+						   " / Django: filter on the last row's values instead of slicing at an offset, or DRF CursorPagination / Rails: where with the last row's values and .limit(n) instead of .offset()");
+	return out.data;
+}
+
+/*
+ * perfguard_keyset_suggestion
+ *		perfguard._keyset_suggestion(query text): the suggestion of
+ *		perfguard.offset_pagination.  A text that does not parse (truncated,
+ *		or NULL because the caller may not see it) gets the generic advice.
+ */
+typedef struct suggestArgs
+{
+	const char *query;
+	char	   *result;
+} suggestArgs;
+
+static void
+keyset_suggestion_fn(void *arg)
+{
+	suggestArgs *a = (suggestArgs *) arg;
+
+	a->result = keyset_suggestion(a->query);
+}
+
+Datum
+perfguard_keyset_suggestion(PG_FUNCTION_ARGS)
+{
+	suggestArgs a;
+
+	a.query = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	a.result = NULL;
+	if (a.query &&
+		!pfg_report_guarded(keyset_suggestion_fn, &a, CurrentMemoryContext))
+		a.result = NULL;
+	if (a.result == NULL)
+		a.result = "replace OFFSET with a keyset predicate on the ORDER BY columns: WHERE (sort_key, id) > ($last_sort_key, $last_id) ORDER BY sort_key, id LIMIT <page size>, with the values of the last row of the previous page; perfguard.keyset_predicate('<order by>', '<jsonb of the last row>') builds it / Django: DRF CursorPagination / Rails: where(...).limit(n) instead of .offset()";
+	PG_RETURN_TEXT_P(cstring_to_text(a.result));
 }

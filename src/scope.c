@@ -41,7 +41,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "perfguard.h"
+#include "fingerprint.h"
+#include "scope.h"
+#include "sqlcommenter.h"
+#include "store.h"
 
 #define PFG_SCOPE_MAX_QUERIES	1000
 #define PFG_MAX_FPS				(1 << 14)
@@ -165,6 +168,7 @@ static int	last_span_off = -1;	/* span id position in last_comment */
 /* The current statement carries perfguard='ignore'. */
 static bool stmt_ignore = false;
 
+static void scope_init(void);
 static void scope_begin(bool explicit_scope, bool tagged, const char *key,
 						const char *label);
 static void scope_end(void);
@@ -179,11 +183,28 @@ static void scope_guard(int action, int sqlstate, scopeFp *fp,
 						const char *src, int loc, int len);
 
 /*
- * pfg_scope_init
- *		Backend-local set-up, done lazily at first use.
+ * The fix of an N+1, for the guard's hint: derived from the catalogs by a
+ * module of the report layer, which perfguard.c registers here (this layer
+ * may not call up into it).
+ */
+static pfg_fix_fn scope_fix_fn = NULL;
+
+/*
+ * pfg_scope_set_fix_fn
+ *		Register the function that derives an N+1's fix for guard messages.
  */
 void
-pfg_scope_init(void)
+pfg_scope_set_fix_fn(pfg_fix_fn fn)
+{
+	scope_fix_fn = fn;
+}
+
+/*
+ * scope_init
+ *		Backend-local set-up, done lazily at first use.
+ */
+static void
+scope_init(void)
 {
 	if (scope_cxt != NULL)
 		return;
@@ -203,12 +224,6 @@ pfg_scope_init(void)
 	scope.gen = 1;
 }
 
-uint32
-pfg_route_hash(const char *route)
-{
-	return hash_bytes((const unsigned char *) route, strlen(route));
-}
-
 /*
  * scope_begin
  *		Open a new scope.  The previous one must have been ended.
@@ -217,7 +232,7 @@ static void
 scope_begin(bool explicit_scope, bool tagged, const char *key,
 			const char *label)
 {
-	pfg_scope_init();
+	scope_init();
 	if (!scope_exit_registered)
 	{
 		before_shmem_exit(scope_atexit, (Datum) 0);
@@ -936,8 +951,11 @@ scope_guard(int action, int sqlstate, scopeFp *fp,
 
 			parent = pfg_store_get_query(GetUserId(), MyDatabaseId,
 										 fp->parent_queryid, true);
-			pfg_n_plus_one_fix(parent, text, &t, &c, &h);
-			hint = h;
+			if (scope_fix_fn)
+			{
+				scope_fix_fn(parent, text, &t, &c, &h);
+				hint = h;
+			}
 		}
 	}
 	PG_CATCH();

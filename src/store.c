@@ -1,21 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *		perfguard's shared memory: three partitioned hash tables (statements,
- *		scope findings, per-route request statistics), clock-sweep eviction,
- *		and the stats file written at shutdown and read at start-up.
+ *		perfguard's shared memory and its statistics tables: statements,
+ *		scope findings (N+1, duplicates, write loops, sequences), requests
+ *		per route, failed statements and suppression rules; the stats file
+ *		written at a clean shutdown and read at start-up.
  *
- * Table layout.  Each table is a fixed array of slots split into
- * PFG_NPARTS partitions.  A key's hash picks its partition; inside a
- * partition the slots are chained from a bucket array.  Each partition has
- * its own LWLock, its own free list and its own clock hand, so creating or
- * evicting an entry never touches another partition and never needs a global
- * lock.  Nothing is allocated after start-up: when a partition is full, the
- * clock hand sweeps that partition alone (usage counts decay by one per
- * pass, an entry whose count is zero is the victim), so the longest time any
- * lock is held is bounded by the partition size, not by the table.
+ * This file is the only owner of shared memory: pfg_store_shmem_request
+ * sums the sizes of every part (its five tables, built on table.c; the plan
+ * tables of store_plans.c; the remembered advice of store_advice.c) and
+ * requests their LWLock tranches, and pfg_store_shmem_startup creates or
+ * attaches to each part and, in the postmaster, loads the saved files and
+ * registers the one shutdown callback that writes them.
  *
- * Lock protocol (cf. pg_stat_statements):
+ * Lock protocol (cf. pg_stat_statements), for the five tables of this file:
  *	- To look up an entry and update its counters: the partition LWLock in
  *	  shared mode, then the entry's spinlock around the counter updates.
  *	- To create or evict an entry: the partition LWLock in exclusive mode.
@@ -25,13 +23,16 @@
  *	- Readers (the views) take each partition lock in shared mode in turn and
  *	  copy each entry under its spinlock before building tuples outside the
  *	  lock.
+ *	- perfguard.errors is written from emit_log_hook, in the middle of error
+ *	  reporting: there the locks are only tried (a busy partition drops the
+ *	  event, counted in perfguard.info).
  * While any of these locks is held, nothing here can ERROR and nothing
- * touches the catalogs.  The usage counts are hints, updated without a lock.
+ * touches the catalogs.  store_plans.c and store_advice.c state their own.
  *
  * Persistence: the postmaster writes PFG_DUMP_FILE at clean shutdown (when
- * perfguard.save is on), through a temporary file and durable_rename, and
- * reads it back (then unlinks it) when shared memory is created.  A missing,
- * short, foreign or corrupt file gives a WARNING and an empty store.
+ * perfguard.save is on) and reads it back (then unlinks it) when shared
+ * memory is created, through persist.c.  A missing, short, foreign or
+ * corrupt file gives a WARNING and an empty store.
  *
  * Copyright (c) 2026, perfguard developers
  *
@@ -43,69 +44,27 @@
 #include "postgres.h"
 
 #include <math.h>
-#include <unistd.h>
 
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
-#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "perfguard.h"
+#include "fingerprint.h"
+#include "persist.h"
+#include "store.h"
+#include "store_advice.h"
+#include "store_plans.h"
 
-#define PFG_NPARTS			16
 #define PFG_NTABLES			5
-#define PFG_USAGE_MAX		5
 #define PFG_DUMP_FILE		"pg_stat/perfguard.stat"
 #define PFG_FILE_MAGIC		0x50464731	/* "PFG1" */
 #define PFG_FILE_FORMAT		2
-
-/* Per-partition bookkeeping, in shared memory. */
-typedef struct pfgPartition
-{
-	int32		nused;			/* slots in use */
-	int32		hand;			/* clock hand, slot index in partition */
-	int32		freelist;		/* first free slot, -1 if none */
-	int32		pad;
-} pfgPartition;
-
-/* Header of every slot; the entry (key first) follows, MAXALIGNed. */
-typedef struct pfgSlot
-{
-	int32		next;			/* bucket chain or free list, -1 = end */
-	uint32		hash;
-	uint8		inuse;
-	uint8		usage;			/* clock usage count, a hint */
-	slock_t		mutex;			/* protects the entry's counters */
-} pfgSlot;
-
-#define PFG_SLOT_HDR	MAXALIGN(sizeof(pfgSlot))
-
-/* A table's shared header; buckets and slots follow it. */
-typedef struct pfgTableShared
-{
-	int32		per_part;		/* slots per partition */
-	int32		nbuckets;		/* buckets per partition, a power of two */
-	Size		entrysize;
-	Size		keysize;
-	Size		slotsize;
-	pfgPartition parts[PFG_NPARTS];
-} pfgTableShared;
-
-/* Backend-local handle on a table. */
-typedef struct pfgTable
-{
-	pfgTableShared *sh;
-	int32	   *buckets;		/* nbuckets per partition */
-	char	   *slots;
-	LWLockPadded *locks;		/* PFG_NPARTS locks */
-	pg_atomic_uint64 *dropped;	/* counter bumped on eviction */
-} pfgTable;
 
 /* Global shared state. */
 typedef struct pfgSharedState
@@ -116,10 +75,7 @@ typedef struct pfgSharedState
 	pg_atomic_uint64 dropped_events;	/* findings/requests evicted or lost */
 } pfgSharedState;
 
-/*---- local state ----*/
-static pfgSharedState *pfg_shared = NULL;
-static pfgTable pfg_tables[PFG_NTABLES];
-
+/* The tables, in the order of the stats file. */
 enum
 {
 	PFG_TAB_STMT = 0,
@@ -129,31 +85,17 @@ enum
 	PFG_TAB_IGNORE = 4
 };
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+/*---- local state ----*/
+static pfgSharedState *pfg_shared = NULL;
+static pfgTable pfg_tables[PFG_NTABLES];
 
 /*---- static functions ----*/
-static void pfg_shmem_request(void);
-static void pfg_shmem_startup(void);
-static void pfg_shmem_shutdown(int code, Datum arg);
-static int	table_capacity(int which);
-static Size table_entrysize(int which);
-static Size table_keysize(int which);
-static Size table_size(int which);
-static void table_attach(int which, char *base, bool init, LWLockPadded *locks);
-static void table_clear_partition(pfgTable *t, int part);
-static inline pfgSlot *table_slot(pfgTable *t, int part, int idx);
-static inline void *slot_entry(pfgSlot *s);
-static void *table_lookup(pfgTable *t, const void *key, uint32 hash);
-static void *table_insert(pfgTable *t, const void *key, uint32 hash);
-static void table_foreach(pfgTable *t, pfg_entry_cb cb, void *arg);
-static void table_reset(pfgTable *t);
-static int64 table_count(pfgTable *t);
+static void store_shmem_shutdown(int code, Datum arg);
 static void store_load(void);
 static void store_dump(void);
 
 /*
- * Size of each table from perfguard.max_statements.
+ * Capacity and entry sizes of each table, from perfguard.max_statements.
  */
 static int
 table_capacity(int which)
@@ -209,101 +151,58 @@ table_keysize(int which)
 	}
 }
 
-static int
-table_per_part(int which)
-{
-	/*
-	 * Round down, so that a table never holds more entries than its
-	 * capacity (perfguard.info promises entries <= max_entries).
-	 */
-	return Max(table_capacity(which) / PFG_NPARTS, 1);
-}
-
-static int
-table_nbuckets(int which)
-{
-	int			n = 1;
-
-	while (n < table_per_part(which) * 2)
-		n <<= 1;
-	return n;
-}
-
-static Size
-table_size(int which)
-{
-	Size		size;
-	Size		slotsize = PFG_SLOT_HDR + MAXALIGN(table_entrysize(which));
-
-	size = MAXALIGN(sizeof(pfgTableShared));
-	size = add_size(size, MAXALIGN(mul_size(sizeof(int32),
-											mul_size(PFG_NPARTS, table_nbuckets(which)))));
-	size = add_size(size, mul_size(slotsize,
-								   mul_size(PFG_NPARTS, table_per_part(which))));
-	return size;
-}
-
 /*
- * pfg_memsize
- *		Shared memory needed at the current settings.
+ * store_memsize
+ *		Shared memory of this file's tables at the current settings.
  */
 static Size
-pfg_memsize(void)
+store_memsize(void)
 {
 	Size		size = MAXALIGN(sizeof(pfgSharedState));
 	int			i;
 
 	for (i = 0; i < PFG_NTABLES; i++)
-		size = add_size(size, table_size(i));
+		size = add_size(size, pfg_table_shmem_size(table_capacity(i),
+												   table_entrysize(i)));
 	return size;
 }
 
 /*
- * pfg_store_init
- *		Install the shared memory hooks.  Called from _PG_init when the library
- *		is being preloaded.
+ * pfg_store_shmem_request
+ *		Request all of perfguard's shared memory and LWLocks.  Called from
+ *		perfguard.c's shmem_request_hook (PostgreSQL 15 refuses requests
+ *		made anywhere else).
  */
 void
-pfg_store_init(void)
+pfg_store_shmem_request(void)
 {
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = pfg_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = pfg_shmem_startup;
-}
-
-static void
-pfg_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-
-	RequestAddinShmemSpace(pfg_memsize());
+	RequestAddinShmemSpace(store_memsize());
 	RequestNamedLWLockTranche("perfguard", PFG_NPARTS * PFG_NTABLES);
+	RequestAddinShmemSpace(pfg_plans_shmem_size());
+	RequestNamedLWLockTranche("perfguard_plans", PFG_PLANS_NLOCKS);
+	RequestAddinShmemSpace(pfg_advice_shmem_size());
+	RequestNamedLWLockTranche("perfguard_advice", 1);
 }
 
 /*
- * pfg_shmem_startup
- *		Create or attach to the shared state.  In the postmaster (or a
- *		single-user backend) this also loads the stats file and registers the
- *		dump at shutdown.
+ * pfg_store_shmem_startup
+ *		Create or attach to every part of the shared state.  In the
+ *		postmaster (or a single-user backend) this also loads the saved files
+ *		and registers the dump at shutdown.
  */
-static void
-pfg_shmem_startup(void)
+void
+pfg_store_shmem_startup(void)
 {
 	bool		found;
 	char	   *base;
 	LWLockPadded *locks;
 	int			i;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
 	pfg_shared = NULL;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 
-	base = ShmemInitStruct("perfguard", pfg_memsize(), &found);
+	base = ShmemInitStruct("perfguard", store_memsize(), &found);
 	locks = GetNamedLWLockTranche("perfguard");
 	pfg_shared = (pfgSharedState *) base;
 	if (!found)
@@ -316,347 +215,26 @@ pfg_shmem_startup(void)
 	base += MAXALIGN(sizeof(pfgSharedState));
 	for (i = 0; i < PFG_NTABLES; i++)
 	{
-		table_attach(i, base, !found, locks + i * PFG_NPARTS);
-		base += table_size(i);
+		pfg_table_attach(&pfg_tables[i], base, !found, table_capacity(i),
+						 table_keysize(i), table_entrysize(i),
+						 locks + i * PFG_NPARTS,
+						 (i == PFG_TAB_STMT) ? &pfg_shared->dropped_entries :
+						 &pfg_shared->dropped_events);
+		base += pfg_table_shmem_size(table_capacity(i), table_entrysize(i));
 	}
+	pfg_plans_shmem_attach(GetNamedLWLockTranche("perfguard_plans"));
+	pfg_advice_shmem_attach(&(GetNamedLWLockTranche("perfguard_advice"))->lock);
 
 	LWLockRelease(AddinShmemInitLock);
 
 	if (!IsUnderPostmaster)
-		on_shmem_exit(pfg_shmem_shutdown, (Datum) 0);
+		on_shmem_exit(store_shmem_shutdown, (Datum) 0);
 
 	if (!found && !IsUnderPostmaster)
+	{
 		store_load();
-}
-
-/*
- * table_attach
- *		Set up the local handle of table "which" at "base"; initialise the
- *		shared part when "init".
- */
-static void
-table_attach(int which, char *base, bool init, LWLockPadded *locks)
-{
-	pfgTable   *t = &pfg_tables[which];
-	int			nb = table_nbuckets(which);
-
-	t->sh = (pfgTableShared *) base;
-	t->buckets = (int32 *) (base + MAXALIGN(sizeof(pfgTableShared)));
-	t->slots = (char *) t->buckets +
-		MAXALIGN(sizeof(int32) * PFG_NPARTS * nb);
-	t->locks = locks;
-	t->dropped = (which == PFG_TAB_STMT) ? &pfg_shared->dropped_entries :
-		&pfg_shared->dropped_events;
-
-	if (init)
-	{
-		int			p;
-
-		t->sh->per_part = table_per_part(which);
-		t->sh->nbuckets = nb;
-		t->sh->entrysize = table_entrysize(which);
-		t->sh->keysize = table_keysize(which);
-		t->sh->slotsize = PFG_SLOT_HDR + MAXALIGN(t->sh->entrysize);
-		for (p = 0; p < PFG_NPARTS; p++)
-		{
-			int			i;
-
-			for (i = 0; i < t->sh->per_part; i++)
-				SpinLockInit(&table_slot(t, p, i)->mutex);
-			table_clear_partition(t, p);
-		}
+		pfg_advice_load();
 	}
-}
-
-/*
- * table_clear_partition
- *		Empty one partition.  Caller holds its lock exclusively (or is alone).
- */
-static void
-table_clear_partition(pfgTable *t, int part)
-{
-	int32	   *buckets = t->buckets + part * t->sh->nbuckets;
-	pfgPartition *pp = &t->sh->parts[part];
-	int			i;
-
-	for (i = 0; i < t->sh->nbuckets; i++)
-		buckets[i] = -1;
-	for (i = 0; i < t->sh->per_part; i++)
-	{
-		pfgSlot    *s = table_slot(t, part, i);
-
-		s->inuse = 0;
-		s->usage = 0;
-		s->next = (i + 1 < t->sh->per_part) ? i + 1 : -1;
-	}
-	pp->freelist = (t->sh->per_part > 0) ? 0 : -1;
-	pp->nused = 0;
-	pp->hand = 0;
-}
-
-static inline pfgSlot *
-table_slot(pfgTable *t, int part, int idx)
-{
-	return (pfgSlot *) (t->slots +
-						((Size) part * t->sh->per_part + idx) * t->sh->slotsize);
-}
-
-static inline void *
-slot_entry(pfgSlot *s)
-{
-	return (char *) s + PFG_SLOT_HDR;
-}
-
-static inline pfgSlot *
-entry_slot(void *entry)
-{
-	return (pfgSlot *) ((char *) entry - PFG_SLOT_HDR);
-}
-
-static inline int
-hash_part(uint32 hash)
-{
-	return hash % PFG_NPARTS;
-}
-
-static inline int
-hash_bucket(pfgTable *t, uint32 hash)
-{
-	return (hash / PFG_NPARTS) & (t->sh->nbuckets - 1);
-}
-
-/*
- * key_hash
- *		Hash of a table key (a small, zero-padded struct), word by word: a
- *		few instructions per 8 bytes instead of hash_bytes' general loop.
- */
-static inline uint32
-key_hash(const void *key, Size len)
-{
-	const char *p = (const char *) key;
-	uint64		h = UINT64CONST(0x9e3779b97f4a7c15) ^ len;
-
-	while (len >= 8)
-	{
-		uint64		w;
-
-		memcpy(&w, p, 8);
-		h = (h ^ w) * UINT64CONST(0xff51afd7ed558ccd);
-		h ^= h >> 32;
-		p += 8;
-		len -= 8;
-	}
-	if (len > 0)
-	{
-		uint64		w = 0;
-
-		memcpy(&w, p, len);
-		h = (h ^ w) * UINT64CONST(0xff51afd7ed558ccd);
-		h ^= h >> 32;
-	}
-	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	return (uint32) (h ^ (h >> 29));
-}
-
-/*
- * table_lookup
- *		Find the entry with "key".  Caller holds the partition lock (either
- *		mode).  Bumps the entry's usage count.
- */
-static void *
-table_lookup(pfgTable *t, const void *key, uint32 hash)
-{
-	int			part = hash_part(hash);
-	int32		idx = t->buckets[part * t->sh->nbuckets + hash_bucket(t, hash)];
-
-	while (idx >= 0)
-	{
-		pfgSlot    *s = table_slot(t, part, idx);
-
-		if (s->hash == hash && memcmp(slot_entry(s), key, t->sh->keysize) == 0)
-		{
-			if (s->usage < PFG_USAGE_MAX)
-				s->usage++;
-			return slot_entry(s);
-		}
-		idx = s->next;
-	}
-	return NULL;
-}
-
-/*
- * table_evict
- *		Clock sweep over one partition: free the first slot whose usage count
- *		has decayed to zero.  Caller holds the partition lock exclusively.
- *		Bounded by PFG_USAGE_MAX + 1 passes over the partition.
- */
-static void
-table_evict(pfgTable *t, int part)
-{
-	pfgPartition *pp = &t->sh->parts[part];
-
-	for (;;)
-	{
-		int			idx = pp->hand;
-		pfgSlot    *s = table_slot(t, part, idx);
-
-		pp->hand = (idx + 1) % t->sh->per_part;
-		if (!s->inuse)
-			continue;
-		if (s->usage > 0)
-		{
-			s->usage--;
-			continue;
-		}
-		/* unlink the victim from its bucket chain */
-		{
-			int32	   *link = &t->buckets[part * t->sh->nbuckets +
-										   hash_bucket(t, s->hash)];
-
-			while (*link != idx)
-				link = &table_slot(t, part, *link)->next;
-			*link = s->next;
-		}
-		s->inuse = 0;
-		s->next = pp->freelist;
-		pp->freelist = idx;
-		pp->nused--;
-		pg_atomic_fetch_add_u64(t->dropped, 1);
-		return;
-	}
-}
-
-/*
- * table_insert
- *		Create the entry for "key", evicting within the partition if needed.
- *		The entry is zeroed except for its key.  Caller holds the partition
- *		lock exclusively and has checked that the key is absent.
- */
-static void *
-table_insert(pfgTable *t, const void *key, uint32 hash)
-{
-	int			part = hash_part(hash);
-	pfgPartition *pp = &t->sh->parts[part];
-	int32	   *bucket;
-	int			idx;
-	pfgSlot    *s;
-	void	   *entry;
-
-	if (t->sh->per_part <= 0)
-		return NULL;
-	if (pp->freelist < 0)
-		table_evict(t, part);
-	idx = pp->freelist;
-	s = table_slot(t, part, idx);
-	pp->freelist = s->next;
-
-	bucket = &t->buckets[part * t->sh->nbuckets + hash_bucket(t, hash)];
-	s->hash = hash;
-	s->inuse = 1;
-	s->usage = 1;
-	s->next = *bucket;
-	*bucket = idx;
-	pp->nused++;
-
-	entry = slot_entry(s);
-	memset(entry, 0, t->sh->entrysize);
-	memcpy(entry, key, t->sh->keysize);
-	return entry;
-}
-
-/*
- * table_foreach
- *		Call cb on a private copy of every entry, partition by partition,
- *		with the partition lock held in shared mode.  The copy is taken under
- *		the entry spinlock; cb runs while the LWLock is held, so it must only
- *		copy (no ERROR, no catalog access).
- */
-static void
-table_foreach(pfgTable *t, pfg_entry_cb cb, void *arg)
-{
-	char	   *copy = palloc(t->sh->entrysize);
-	int			p;
-
-	for (p = 0; p < PFG_NPARTS; p++)
-	{
-		int			i;
-
-		LWLockAcquire(&t->locks[p].lock, LW_SHARED);
-		for (i = 0; i < t->sh->per_part; i++)
-		{
-			pfgSlot    *s = table_slot(t, p, i);
-
-			if (!s->inuse)
-				continue;
-			SpinLockAcquire(&s->mutex);
-			memcpy(copy, slot_entry(s), t->sh->entrysize);
-			SpinLockRelease(&s->mutex);
-			cb(copy, arg);
-		}
-		LWLockRelease(&t->locks[p].lock);
-	}
-	pfree(copy);
-}
-
-static void
-table_reset(pfgTable *t)
-{
-	int			p;
-
-	for (p = 0; p < PFG_NPARTS; p++)
-	{
-		LWLockAcquire(&t->locks[p].lock, LW_EXCLUSIVE);
-		table_clear_partition(t, p);
-		LWLockRelease(&t->locks[p].lock);
-	}
-}
-
-static int64
-table_count(pfgTable *t)
-{
-	int64		n = 0;
-	int			p;
-
-	for (p = 0; p < PFG_NPARTS; p++)
-		n += t->sh->parts[p].nused;	/* an int32 read: atomic enough */
-	return n;
-}
-
-/*
- * table_upsert
- *		Find or create the entry for "key" and return it with its partition
- *		lock held (shared if it existed, exclusive if it was created;
- *		*lock_out tells which lock to release).  Returns NULL, with no lock
- *		held, when the table has no room at all.
- */
-static void *
-table_upsert(pfgTable *t, const void *key, LWLock **lock_out, bool *created)
-{
-	uint32		hash = key_hash(key, t->sh->keysize);
-	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
-	void	   *entry;
-
-	*created = false;
-	LWLockAcquire(lock, LW_SHARED);
-	entry = table_lookup(t, key, hash);
-	if (entry == NULL)
-	{
-		LWLockRelease(lock);
-		LWLockAcquire(lock, LW_EXCLUSIVE);
-		entry = table_lookup(t, key, hash);
-		if (entry == NULL)
-		{
-			entry = table_insert(t, key, hash);
-			*created = (entry != NULL);
-		}
-		if (entry == NULL)
-		{
-			LWLockRelease(lock);
-			return NULL;
-		}
-	}
-	*lock_out = lock;
-	return entry;
 }
 
 /*
@@ -721,12 +299,12 @@ static bool
 store_stmt_exists(const pfgStmtKey *key)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_STMT];
-	uint32		hash = key_hash(key, sizeof(*key));
-	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
+	uint32		hash = pfg_table_hash(key, sizeof(*key));
+	LWLock	   *lock = pfg_table_lock(t, hash);
 	bool		found;
 
 	LWLockAcquire(lock, LW_SHARED);
-	found = table_lookup(t, key, hash) != NULL;
+	found = pfg_table_lookup(t, key, hash) != NULL;
 	LWLockRelease(lock);
 	return found;
 }
@@ -763,10 +341,10 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 	 * Fast path: the entry exists (one shared-lock probe).  Otherwise build
 	 * the normalised text with no lock held, then create the entry.
 	 */
-	hash = key_hash(key, sizeof(*key));
-	lock = &t->locks[hash_part(hash)].lock;
+	hash = pfg_table_hash(key, sizeof(*key));
+	lock = pfg_table_lock(t, hash);
 	LWLockAcquire(lock, LW_SHARED);
-	e = table_lookup(t, key, hash);
+	e = pfg_table_lookup(t, key, hash);
 	created = false;
 	if (e == NULL)
 	{
@@ -791,7 +369,7 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 			}
 			PG_END_TRY();
 		}
-		e = table_upsert(t, key, &lock, &created);
+		e = pfg_table_upsert(t, key, &lock, &created);
 		if (e == NULL)
 			return;
 	}
@@ -812,7 +390,7 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 
 	{
 		volatile pfgStmtEntry *ve = e;
-		slock_t    *mutex = &entry_slot(e)->mutex;
+		slock_t    *mutex = pfg_table_mutex(e);
 		double		delta;
 
 		SpinLockAcquire(mutex);
@@ -871,7 +449,7 @@ pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
 	/* keep whole characters: the text must stay valid */
 	if (normlen > PFG_QUERY_LEN - 1)
 		normlen = pg_mbcliplen(norm, normlen, PFG_QUERY_LEN - 1);
-	e = table_upsert(t, key, &lock, &created);
+	e = pfg_table_upsert(t, key, &lock, &created);
 	if (e == NULL)
 		return;
 	if (created)
@@ -914,20 +492,10 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 	 * lock) before hashing and walking a chain.
 	 */
 	if (hint && *hint)
-	{
-		pfgSlot    *s = entry_slot(*hint);
-		Size		idx = ((char *) s - t->slots) / t->sh->slotsize;
-
-		lock = &t->locks[idx / t->sh->per_part].lock;
-		LWLockAcquire(lock, LW_SHARED);
-		if (s->inuse && memcmp(*hint, key, sizeof(*key)) == 0)
-			e = *hint;
-		else
-			LWLockRelease(lock);
-	}
+		e = pfg_table_recheck(t, *hint, key, &lock);
 	if (e == NULL)
 	{
-		e = table_upsert(t, key, &lock, &created);
+		e = pfg_table_upsert(t, key, &lock, &created);
 		if (e == NULL)
 			return;
 		if (hint)
@@ -938,7 +506,7 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 		strlcpy(e->route, route ? route : "", PFG_ROUTE_LEN);
 		e->cmdtype = d->cmdtype;
 	}
-	mutex = &entry_slot(e)->mutex;
+	mutex = pfg_table_mutex(e);
 	SpinLockAcquire(mutex);
 	if (created && !d->new_occurrence)
 	{
@@ -994,12 +562,12 @@ pfg_store_record_request(const pfgRequestKey *key, const char *route,
 
 	if (!pfg_shared)
 		return;
-	e = table_upsert(t, key, &lock, &created);
+	e = pfg_table_upsert(t, key, &lock, &created);
 	if (e == NULL)
 		return;
 	if (created)
 		strlcpy(e->route, route ? route : "", PFG_ROUTE_LEN);
-	mutex = &entry_slot(e)->mutex;
+	mutex = pfg_table_mutex(e);
 	SpinLockAcquire(mutex);
 	e->requests++;
 	e->queries += d->queries;
@@ -1037,15 +605,15 @@ pfg_store_record_error(const pfgErrorKey *key, const char *message)
 		return;
 	if (len >= PFG_ERRMSG_LEN)
 		len = pg_mbcliplen(message, len, PFG_ERRMSG_LEN - 1);
-	hash = key_hash(key, sizeof(*key));
-	lock = &t->locks[hash_part(hash)].lock;
+	hash = pfg_table_hash(key, sizeof(*key));
+	lock = pfg_table_lock(t, hash);
 
 	if (!LWLockConditionalAcquire(lock, LW_SHARED))
 	{
 		pg_atomic_fetch_add_u64(&pfg_shared->dropped_events, 1);
 		return;
 	}
-	e = table_lookup(t, key, hash);
+	e = pfg_table_lookup(t, key, hash);
 	if (e == NULL)
 	{
 		LWLockRelease(lock);
@@ -1054,10 +622,10 @@ pfg_store_record_error(const pfgErrorKey *key, const char *message)
 			pg_atomic_fetch_add_u64(&pfg_shared->dropped_events, 1);
 			return;
 		}
-		e = table_lookup(t, key, hash);
+		e = pfg_table_lookup(t, key, hash);
 		if (e == NULL)
 		{
-			e = table_insert(t, key, hash);
+			e = pfg_table_insert(t, key, hash);
 			if (e == NULL)
 			{
 				LWLockRelease(lock);
@@ -1066,12 +634,12 @@ pfg_store_record_error(const pfgErrorKey *key, const char *message)
 			e->first_seen = now;
 		}
 	}
-	SpinLockAcquire(&entry_slot(e)->mutex);
+	SpinLockAcquire(pfg_table_mutex(e));
 	e->count++;
 	e->last_seen = now;
 	memcpy(e->message, message ? message : "", len);
 	e->message[len] = '\0';
-	SpinLockRelease(&entry_slot(e)->mutex);
+	SpinLockRelease(pfg_table_mutex(e));
 	LWLockRelease(lock);
 }
 
@@ -1085,19 +653,19 @@ pfg_store_add_ignore(const pfgIgnoreKey *key, const char *route,
 					 const char *reason)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
-	uint32		hash = key_hash(key, sizeof(*key));
-	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
+	uint32		hash = pfg_table_hash(key, sizeof(*key));
+	LWLock	   *lock = pfg_table_lock(t, hash);
 	pfgIgnoreEntry *e;
 	bool		ok = true;
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	e = table_lookup(t, key, hash);
+	e = pfg_table_lookup(t, key, hash);
 	if (e == NULL)
 	{
-		if (t->sh->parts[hash_part(hash)].freelist < 0)
+		if (!pfg_table_has_room(t, hash))
 			ok = false;
 		else
-			e = table_insert(t, key, hash);
+			e = pfg_table_insert(t, key, hash);
 	}
 	if (e)
 	{
@@ -1118,31 +686,12 @@ bool
 pfg_store_remove_ignore(const pfgIgnoreKey *key)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
-	uint32		hash = key_hash(key, sizeof(*key));
-	int			part = hash_part(hash);
-	LWLock	   *lock = &t->locks[part].lock;
-	int32	   *link;
-	bool		found = false;
+	uint32		hash = pfg_table_hash(key, sizeof(*key));
+	LWLock	   *lock = pfg_table_lock(t, hash);
+	bool		found;
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	link = &t->buckets[part * t->sh->nbuckets + hash_bucket(t, hash)];
-	while (*link >= 0)
-	{
-		int32		idx = *link;
-		pfgSlot    *s = table_slot(t, part, idx);
-
-		if (s->hash == hash && memcmp(slot_entry(s), key, t->sh->keysize) == 0)
-		{
-			*link = s->next;
-			s->inuse = 0;
-			s->next = t->sh->parts[part].freelist;
-			t->sh->parts[part].freelist = idx;
-			t->sh->parts[part].nused--;
-			found = true;
-			break;
-		}
-		link = &s->next;
-	}
+	found = pfg_table_remove(t, key, hash);
 	LWLockRelease(lock);
 	return found;
 }
@@ -1151,14 +700,14 @@ static bool
 ignore_probe(const pfgIgnoreKey *key)
 {
 	pfgTable   *t = &pfg_tables[PFG_TAB_IGNORE];
-	uint32		hash = key_hash(key, sizeof(*key));
-	LWLock	   *lock = &t->locks[hash_part(hash)].lock;
+	uint32		hash = pfg_table_hash(key, sizeof(*key));
+	LWLock	   *lock = pfg_table_lock(t, hash);
 	bool		found;
 
-	if (t->sh->parts[hash_part(hash)].nused == 0)
+	if (pfg_table_part_empty(t, hash))
 		return false;
 	LWLockAcquire(lock, LW_SHARED);
-	found = table_lookup(t, key, hash) != NULL;
+	found = pfg_table_lookup(t, key, hash) != NULL;
 	LWLockRelease(lock);
 	return found;
 }
@@ -1189,31 +738,31 @@ pfg_store_is_ignored(uint64 queryid, uint32 route_hash)
 void
 pfg_store_foreach_ignore(pfg_entry_cb cb, void *arg)
 {
-	table_foreach(&pfg_tables[PFG_TAB_IGNORE], cb, arg);
+	pfg_table_foreach(&pfg_tables[PFG_TAB_IGNORE], cb, arg);
 }
 
 void
 pfg_store_foreach_error(pfg_entry_cb cb, void *arg)
 {
-	table_foreach(&pfg_tables[PFG_TAB_ERROR], cb, arg);
+	pfg_table_foreach(&pfg_tables[PFG_TAB_ERROR], cb, arg);
 }
 
 void
 pfg_store_foreach_statement(pfg_entry_cb cb, void *arg)
 {
-	table_foreach(&pfg_tables[PFG_TAB_STMT], cb, arg);
+	pfg_table_foreach(&pfg_tables[PFG_TAB_STMT], cb, arg);
 }
 
 void
 pfg_store_foreach_finding(pfg_entry_cb cb, void *arg)
 {
-	table_foreach(&pfg_tables[PFG_TAB_FINDING], cb, arg);
+	pfg_table_foreach(&pfg_tables[PFG_TAB_FINDING], cb, arg);
 }
 
 void
 pfg_store_foreach_request(pfg_entry_cb cb, void *arg)
 {
-	table_foreach(&pfg_tables[PFG_TAB_REQUEST], cb, arg);
+	pfg_table_foreach(&pfg_tables[PFG_TAB_REQUEST], cb, arg);
 }
 
 /*
@@ -1237,16 +786,16 @@ pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid, bool toplevel)
 	key.dbid = dbid;
 	key.queryid = queryid;
 	key.toplevel = toplevel;
-	hash = key_hash(&key, sizeof(key));
-	lock = &t->locks[hash_part(hash)].lock;
+	hash = pfg_table_hash(&key, sizeof(key));
+	lock = pfg_table_lock(t, hash);
 	buf[0] = '\0';
 	LWLockAcquire(lock, LW_SHARED);
-	e = table_lookup(t, &key, hash);
+	e = pfg_table_lookup(t, &key, hash);
 	if (e)
 	{
-		SpinLockAcquire(&entry_slot(e)->mutex);
+		SpinLockAcquire(pfg_table_mutex(e));
 		memcpy(buf, e->query, PFG_QUERY_LEN);
-		SpinLockRelease(&entry_slot(e)->mutex);
+		SpinLockRelease(pfg_table_mutex(e));
 	}
 	LWLockRelease(lock);
 	buf[PFG_QUERY_LEN - 1] = '\0';
@@ -1262,17 +811,20 @@ pfg_store_count_dropped_event(void)
 
 /*
  * pfg_store_reset
- *		Clear every table and the drop counters.
+ *		Clear every table (the plan tables too) and the drop counters.
+ *		Suppression rules and remembered advice are kept.
  */
 void
 pfg_store_reset(void)
 {
 	int			i;
 
+	pfg_plans_reset();
+
 	/* suppression rules are configuration, not statistics: kept */
 	for (i = 0; i < PFG_NTABLES; i++)
 		if (i != PFG_TAB_IGNORE)
-			table_reset(&pfg_tables[i]);
+			pfg_table_reset(&pfg_tables[i]);
 	pg_atomic_write_u64(&pfg_shared->dropped_entries, 0);
 	pg_atomic_write_u64(&pfg_shared->dropped_events, 0);
 	SpinLockAcquire(&pfg_shared->mutex);
@@ -1288,21 +840,46 @@ pfg_store_info(TimestampTz *stats_reset, int64 *entries, int64 *max_entries,
 	SpinLockAcquire(&pfg_shared->mutex);
 	*stats_reset = pfg_shared->stats_reset;
 	SpinLockRelease(&pfg_shared->mutex);
-	*entries = table_count(&pfg_tables[PFG_TAB_STMT]);
+	*entries = pfg_table_count(&pfg_tables[PFG_TAB_STMT]);
 	*max_entries = pfg_max_statements;
 	*dropped_entries = pg_atomic_read_u64(&pfg_shared->dropped_entries);
 	*dropped_events = pg_atomic_read_u64(&pfg_shared->dropped_events);
-	*findings = table_count(&pfg_tables[PFG_TAB_FINDING]);
-	*requests = table_count(&pfg_tables[PFG_TAB_REQUEST]);
+	*findings = pfg_table_count(&pfg_tables[PFG_TAB_FINDING]);
+	*requests = pfg_table_count(&pfg_tables[PFG_TAB_REQUEST]);
+}
+
+
+/*
+ * pfg_store_stats_reset
+ *		When the statistics were last reset (or first created).
+ */
+TimestampTz
+pfg_store_stats_reset(void)
+{
+	TimestampTz result;
+
+	SpinLockAcquire(&pfg_shared->mutex);
+	result = pfg_shared->stats_reset;
+	SpinLockRelease(&pfg_shared->mutex);
+	return result;
+}
+
+/*
+ * pfg_route_hash
+ *		The hash of a route label in the keys of findings, requests and
+ *		suppression rules.
+ */
+uint32
+pfg_route_hash(const char *route)
+{
+	return hash_bytes((const unsigned char *) route, strlen(route));
 }
 
 /*---- persistence ----*/
 
 typedef struct pfgFileHeader
 {
-	uint32		magic;
-	uint32		pg_major;
-	uint32		format;
+	pfgFileStamp stamp;			/* must be first */
 	uint32		ntables;
 	TimestampTz stats_reset;
 	uint64		dropped_entries;
@@ -1316,18 +893,18 @@ typedef struct pfgFileTable
 } pfgFileTable;
 
 /*
- * pfg_shmem_shutdown
- *		on_shmem_exit callback of the postmaster: dump the tables.
+ * store_shmem_shutdown
+ *		on_shmem_exit callback of the postmaster: write the saved files,
+ *		unless after a crash, before anything was set up, or with
+ *		perfguard.save off.
  */
 static void
-pfg_shmem_shutdown(int code, Datum arg)
+store_shmem_shutdown(int code, Datum arg)
 {
-	/* Not after a crash, nor when nothing was set up. */
-	if (code || !pfg_shared)
-		return;
-	if (!pfg_save)
+	if (code || !pfg_shared || !pfg_save)
 		return;
 	store_dump();
+	pfg_advice_dump();
 }
 
 typedef struct pfgDumpCtx
@@ -1352,54 +929,24 @@ dump_entry(const void *entry, void *arg)
 }
 
 /*
- * pfg_dump_finish
- *		End the writing of a stats file (store.c's and index_advice.c's): when
- *		every write succeeded ("ok"), close "tmpfile" and durably rename it to
- *		"path"; otherwise, or if closing fails, report at LOG (errno is the
- *		failed call's) and remove the temporary file.  "file" may be NULL when
- *		it could not be opened.
- */
-void
-pfg_dump_finish(FILE *file, const char *tmpfile, const char *path, bool ok)
-{
-	if (ok)
-	{
-		if (FreeFile(file) == 0)
-		{
-			(void) durable_rename(tmpfile, path, LOG);
-			return;
-		}
-		file = NULL;
-	}
-	ereport(LOG,
-			(errcode_for_file_access(),
-			 errmsg("perfguard: could not write file \"%s\": %m", tmpfile)));
-	if (file)
-		FreeFile(file);
-	unlink(tmpfile);
-}
-
-/*
  * store_dump
- *		Write every table to PFG_DUMP_FILE ".tmp", then rename it into place.
- *		Called in the postmaster at shutdown; errors are reported at LOG.
+ *		Write every table to PFG_DUMP_FILE: the header, then per table its
+ *		entry size, its count and its entries.  Called in the postmaster at
+ *		shutdown; errors are reported at LOG.
  */
 static void
 store_dump(void)
 {
-	FILE	   *file;
+	const char *tmpfile = PFG_DUMP_FILE ".tmp";
+	FILE	   *file = pfg_persist_begin_write(tmpfile);
 	pfgFileHeader hdr;
 	int			i;
-	const char *tmpfile = PFG_DUMP_FILE ".tmp";
 
-	file = AllocateFile(tmpfile, PG_BINARY_W);
 	if (file == NULL)
 		goto error;
 
 	memset(&hdr, 0, sizeof(hdr));
-	hdr.magic = PFG_FILE_MAGIC;
-	hdr.pg_major = PG_VERSION_NUM / 100;
-	hdr.format = PFG_FILE_FORMAT;
+	pfg_persist_stamp(&hdr.stamp, PFG_FILE_MAGIC, PFG_FILE_FORMAT);
 	hdr.ntables = PFG_NTABLES;
 	hdr.stats_reset = pfg_shared->stats_reset;
 	hdr.dropped_entries = pg_atomic_read_u64(&pfg_shared->dropped_entries);
@@ -1422,7 +969,7 @@ store_dump(void)
 		ctx.entrysize = t->sh->entrysize;
 		ctx.count = 0;
 		ctx.failed = false;
-		table_foreach(t, dump_entry, &ctx);
+		pfg_table_foreach(t, dump_entry, &ctx);
 		if (ctx.failed)
 			goto error;
 		/* patch the count in */
@@ -1433,11 +980,11 @@ store_dump(void)
 			goto error;
 	}
 
-	pfg_dump_finish(file, tmpfile, PFG_DUMP_FILE, true);
+	pfg_persist_end_write(file, tmpfile, PFG_DUMP_FILE, true);
 	return;
 
 error:
-	pfg_dump_finish(file, tmpfile, PFG_DUMP_FILE, false);
+	pfg_persist_end_write(file, tmpfile, PFG_DUMP_FILE, false);
 }
 
 /*
@@ -1449,30 +996,26 @@ error:
 static void
 store_load(void)
 {
-	FILE	   *file;
+	FILE	   *file = pfg_persist_begin_read(PFG_DUMP_FILE);
 	pfgFileHeader hdr;
 	char	   *buf = NULL;
+	Size		bufsize = 0;
 	int			i;
 	const char *why = NULL;
 
-	file = AllocateFile(PFG_DUMP_FILE, PG_BINARY_R);
 	if (file == NULL)
-	{
-		if (errno != ENOENT)
-			ereport(WARNING,
-					(errcode_for_file_access(),
-					 errmsg("perfguard: could not read file \"%s\": %m",
-							PFG_DUMP_FILE)));
 		return;
-	}
 
 	if (fread(&hdr, sizeof(hdr), 1, file) != 1)
 		why = "file is truncated";
-	else if (hdr.magic != PFG_FILE_MAGIC)
-		why = "file is not a perfguard stats file";
-	else if (hdr.pg_major != PG_VERSION_NUM / 100 ||
-			 hdr.format != PFG_FILE_FORMAT || hdr.ntables != PFG_NTABLES)
+	else if ((why = pfg_persist_check(&hdr.stamp, PFG_FILE_MAGIC,
+									  PFG_FILE_FORMAT,
+									  "file is not a perfguard stats file")) == NULL &&
+			 hdr.ntables != PFG_NTABLES)
 		why = "file was written by an incompatible version";
+
+	for (i = 0; i < PFG_NTABLES; i++)
+		bufsize = Max(bufsize, table_entrysize(i));
 
 	for (i = 0; why == NULL && i < PFG_NTABLES; i++)
 	{
@@ -1491,8 +1034,7 @@ store_load(void)
 			break;
 		}
 		if (buf == NULL)
-			buf = palloc(Max(Max(sizeof(pfgStmtEntry), Max(sizeof(pfgErrorEntry), sizeof(pfgIgnoreEntry))),
-							 Max(sizeof(pfgFindingEntry), sizeof(pfgRequestEntry))));
+			buf = palloc(bufsize);
 		for (n = 0; n < th.count; n++)
 		{
 			uint32		hash;
@@ -1502,10 +1044,10 @@ store_load(void)
 				why = "file is truncated";
 				break;
 			}
-			hash = key_hash(buf, t->sh->keysize);
-			if (table_lookup(t, buf, hash) == NULL)
+			hash = pfg_table_hash(buf, t->sh->keysize);
+			if (pfg_table_lookup(t, buf, hash) == NULL)
 			{
-				void	   *e = table_insert(t, buf, hash);
+				void	   *e = pfg_table_insert(t, buf, hash);
 
 				if (e)
 					memcpy(e, buf, th.entrysize);
@@ -1514,12 +1056,7 @@ store_load(void)
 	}
 
 	if (why == NULL)
-	{
-		char		extra;
-
-		if (fread(&extra, 1, 1, file) != 0)
-			why = "file has trailing data";
-	}
+		why = pfg_persist_check_end(file);
 
 	if (why == NULL)
 	{
@@ -1529,21 +1066,11 @@ store_load(void)
 	}
 	else
 	{
-		ereport(WARNING,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("perfguard: ignoring stats file \"%s\": %s",
-						PFG_DUMP_FILE, why)));
 		for (i = 0; i < PFG_NTABLES; i++)
-		{
-			int			p;
-
-			for (p = 0; p < PFG_NPARTS; p++)
-				table_clear_partition(&pfg_tables[i], p);
-		}
+			pfg_table_clear(&pfg_tables[i]);
 	}
 
 	if (buf)
 		pfree(buf);
-	FreeFile(file);
-	unlink(PFG_DUMP_FILE);
+	pfg_persist_end_read(file, PFG_DUMP_FILE, "stats file", why);
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * detect_nplusone.c
- *		The exact fix for an N+1 suspect, derived at report time from the
- *		statements' normalised texts and the foreign keys of the catalog.
+ * nplusone_fix.c
+ *		The exact fix for an N+1 suspect, derived from the statements'
+ *		normalised texts and the foreign keys of the catalog.
  *
  * The child (repeated) statement is re-analysed from its normalised text
  * (parameter types inferred), and its repeated filter found: a qual
@@ -19,17 +19,21 @@
  *	- reverse FK: the child's filter column references a parent table:
  *	  prefetch_related / includes.
  * Nothing here runs on the hot path: it is called by the views, and by the
- * guard settings once per request and fingerprint.
+ * guard settings once per request and fingerprint (scope.c calls it through
+ * the function pointer perfguard.c registers, as the hot-path layer may not
+ * call up into this one).  The analysis runs in a guarded subtransaction
+ * (report.c): an error in it gives the generic suggestion.
  *
  * Copyright (c) 2026, perfguard developers
  *
  * IDENTIFICATION
- *	  src/detect_nplusone.c
+ *	  src/nplusone_fix.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_operator.h"
@@ -39,13 +43,17 @@
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/resowner.h"
 
-#include "perfguard.h"
+#include "nplusone_fix.h"
+#include "report.h"
+
+PG_FUNCTION_INFO_V1(perfguard_n_plus_one_fix);
 
 /* What the analysis of one statement tells. */
 typedef struct stmtShape
@@ -340,6 +348,193 @@ qa(Oid relid, AttrNumber att)
 	return quote_identifier(get_attname(relid, att, false));
 }
 
+typedef struct fixArgs
+{
+	const char *parent_query;
+	const char *query;
+	StringInfo	buf;
+	char	   *table_name;
+	char	   *column_name;
+} fixArgs;
+
+/*
+ * derive_fix
+ *		The body of pfg_n_plus_one_fix, run guarded.  May ERROR.
+ */
+static void
+derive_fix(void *arg)
+{
+	fixArgs    *a = (fixArgs *) arg;
+	StringInfo	buf = a->buf;
+	stmtShape	child,
+				parent;
+	ListCell   *lc;
+	Oid			crel;
+	AttrNumber	catt;
+
+	shape_of(a->query, &child);
+	shape_of(a->parent_query, &parent);
+	crel = child.filter_rel;
+	catt = child.filter_att;
+
+	if (OidIsValid(crel))
+	{
+		a->table_name = get_rel_name(crel);
+		a->column_name = get_attname(crel, catt, false);
+	}
+
+	/* deferred field loaded per row */
+	if (OidIsValid(crel) && list_member_oid(parent.relids, crel) &&
+		list_length(child.relids) == 1 && !child.has_aggs &&
+		is_pkey_column(crel, catt))
+	{
+		StringInfoData cols;
+		bool		first = true;
+
+		initStringInfo(&cols);
+		foreach(lc, child.query->targetList)
+		{
+			TargetEntry *te = lfirst(lc);
+			Var		   *v = (Var *) strip_relabel((Node *) te->expr);
+
+			if (te->resjunk || !IsA(v, Var) || v->varattno == catt)
+				continue;
+			appendStringInfo(&cols, "%s'%s'", first ? "" : ", ",
+							 get_attname(crel, v->varattno, false));
+			first = false;
+		}
+		appendStringInfo(buf,
+						 "deferred field loaded per row: %s of %s is fetched by primary key once per row. "
+						 "SQL: select it in the parent query. Django: remove %s from .only()/.defer(). "
+						 "Rails: add it to .select(...)",
+						 cols.len ? cols.data : "a column", qi(crel),
+						 cols.len ? cols.data : "the field");
+	}
+
+	/* aggregate per row */
+	if (buf->len == 0 && OidIsValid(crel) && child.has_aggs)
+	{
+		foreach(lc, parent.relids)
+		{
+			Oid			prel = lfirst_oid(lc);
+			ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
+
+			if (fk)
+			{
+				char	   *pm = model_name(get_rel_name(prel), get_rel_name(crel));
+				char	   *cm = model_name(get_rel_name(crel), get_rel_name(prel));
+
+				appendStringInfo(buf,
+								 "aggregate per row: SQL: LEFT JOIN (SELECT %s, count(*) AS n FROM %s GROUP BY %s) c ON c.%s = %s.%s in the parent query. "
+								 "Django: annotate(%s_count=Count('%s')) on the %s queryset. "
+								 "Rails: %c%s.left_joins(:%s).group(:id).count, or a counter_cache",
+								 qa(crel, catt), qi(crel), qa(crel, catt),
+								 qa(crel, catt), qi(prel), qa(prel, fk->confkey[0]),
+								 cm, cm, pm, pg_toupper((unsigned char) pm[0]),
+								 pm + 1, plural(cm));
+				break;
+			}
+		}
+	}
+
+	/* forward FK: a parent table references the child's filter column */
+	if (buf->len == 0 && OidIsValid(crel))
+	{
+		foreach(lc, parent.relids)
+		{
+			Oid			prel = lfirst_oid(lc);
+			ListCell   *lc2;
+
+			foreach(lc2, fkeys_of(prel))
+			{
+				ForeignKeyCacheInfo *fk = lfirst(lc2);
+				char	   *f;
+
+				if (fk->nkeys != 1 || fk->confrelid != crel ||
+					fk->confkey[0] != catt)
+					continue;
+				f = field_name(get_attname(prel, fk->conkey[0], false));
+				appendStringInfo(buf,
+								 "JOIN %s ON %s.%s = %s.%s / Django: select_related('%s') / Rails: includes(:%s)",
+								 qi(crel), qi(crel), qa(crel, catt),
+								 qi(prel), qa(prel, fk->conkey[0]), f, f);
+				break;
+			}
+			if (buf->len)
+				break;
+		}
+	}
+
+	/* many-to-many through a link table */
+	if (buf->len == 0 && OidIsValid(crel) && list_length(child.relids) >= 2)
+	{
+		foreach(lc, parent.relids)
+		{
+			Oid			prel = lfirst_oid(lc);
+			ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
+			ListCell   *lc2;
+
+			if (fk == NULL)
+				continue;
+			foreach(lc2, fkeys_of(crel))
+			{
+				ForeignKeyCacheInfo *other = lfirst(lc2);
+				char	   *link;
+				char	   *pname;
+				char	   *f;
+				int			pl;
+
+				if (other->nkeys != 1 || other == fk ||
+					other->conkey[0] == catt ||
+					!list_member_oid(child.relids, other->confrelid) ||
+					other->confrelid == crel)
+					continue;
+				/* Django names the link table "<parent table>_<field>" */
+				link = get_rel_name(crel);
+				pname = get_rel_name(prel);
+				pl = strlen(pname);
+				if (strncmp(link, pname, pl) == 0 && link[pl] == '_')
+					f = pstrdup(link + pl + 1);
+				else
+					f = plural(model_name(get_rel_name(other->confrelid), pname));
+				appendStringInfo(buf,
+								 "JOIN %s ON %s.%s = %s.%s JOIN %s ON %s.%s = %s.%s / Django: prefetch_related('%s') / Rails: includes(:%s)",
+								 qi(crel), qi(crel), qa(crel, catt),
+								 qi(prel), qa(prel, fk->confkey[0]),
+								 qi(other->confrelid), qi(other->confrelid),
+								 qa(other->confrelid, other->confkey[0]),
+								 qi(crel), qa(crel, other->conkey[0]),
+								 f, f);
+				break;
+			}
+			if (buf->len)
+				break;
+		}
+	}
+
+	/* reverse FK: the child's filter column references a parent table */
+	if (buf->len == 0 && OidIsValid(crel))
+	{
+		foreach(lc, parent.relids)
+		{
+			Oid			prel = lfirst_oid(lc);
+			ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
+			char	   *cm;
+
+			if (fk == NULL)
+				continue;
+			cm = model_name(get_rel_name(crel), get_rel_name(prel));
+			appendStringInfo(buf,
+							 "JOIN %s ON %s.%s = %s.%s, or one query with %s = ANY(...) for all parents / "
+							 "Django: prefetch_related('%s_set') (or the ForeignKey's related_name) / Rails: includes(:%s)",
+							 qi(crel), qi(crel), qa(crel, catt),
+							 qi(prel), qa(prel, fk->confkey[0]),
+							 qa(crel, catt), cm, plural(cm));
+			break;
+		}
+	}
+}
+
 /*
  * pfg_n_plus_one_fix
  *		See the file header.  Sets table_name and column_name to the repeated
@@ -351,213 +546,21 @@ void
 pfg_n_plus_one_fix(const char *parent_query, const char *query,
 				   char **table_name, char **column_name, char **suggestion)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 	StringInfoData buf;
+	fixArgs		a;
 
-	*table_name = *column_name = NULL;
 	initStringInfo(&buf);
-
-	/*
-	 * The analysis opens relations and reads the catalogs; an error in it
-	 * (a table dropped since, a text that no longer analyses) must not fail
-	 * the caller, so it runs in a subtransaction that is rolled back then.
-	 */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-
-	PG_TRY();
+	memset(&a, 0, sizeof(a));
+	a.parent_query = parent_query;
+	a.query = query;
+	a.buf = &buf;
+	if (!pfg_report_guarded(derive_fix, &a, CurrentMemoryContext))
 	{
-		stmtShape	child,
-					parent;
-		ListCell   *lc;
-		Oid			crel;
-		AttrNumber	catt;
-
-		shape_of(query, &child);
-		shape_of(parent_query, &parent);
-		crel = child.filter_rel;
-		catt = child.filter_att;
-
-		if (OidIsValid(crel))
-		{
-			*table_name = get_rel_name(crel);
-			*column_name = get_attname(crel, catt, false);
-		}
-
-		/* deferred field loaded per row */
-		if (OidIsValid(crel) && list_member_oid(parent.relids, crel) &&
-			list_length(child.relids) == 1 && !child.has_aggs &&
-			is_pkey_column(crel, catt))
-		{
-			StringInfoData cols;
-			bool		first = true;
-
-			initStringInfo(&cols);
-			foreach(lc, child.query->targetList)
-			{
-				TargetEntry *te = lfirst(lc);
-				Var		   *v = (Var *) strip_relabel((Node *) te->expr);
-
-				if (te->resjunk || !IsA(v, Var) || v->varattno == catt)
-					continue;
-				appendStringInfo(&cols, "%s'%s'", first ? "" : ", ",
-								 get_attname(crel, v->varattno, false));
-				first = false;
-			}
-			appendStringInfo(&buf,
-							 "deferred field loaded per row: %s of %s is fetched by primary key once per row. "
-							 "SQL: select it in the parent query. Django: remove %s from .only()/.defer(). "
-							 "Rails: add it to .select(...)",
-							 cols.len ? cols.data : "a column", qi(crel),
-							 cols.len ? cols.data : "the field");
-		}
-
-		/* aggregate per row */
-		if (buf.len == 0 && OidIsValid(crel) && child.has_aggs)
-		{
-			foreach(lc, parent.relids)
-			{
-				Oid			prel = lfirst_oid(lc);
-				ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
-
-				if (fk)
-				{
-					char	   *pm = model_name(get_rel_name(prel), get_rel_name(crel));
-					char	   *cm = model_name(get_rel_name(crel), get_rel_name(prel));
-
-					appendStringInfo(&buf,
-									 "aggregate per row: SQL: LEFT JOIN (SELECT %s, count(*) AS n FROM %s GROUP BY %s) c ON c.%s = %s.%s in the parent query. "
-									 "Django: annotate(%s_count=Count('%s')) on the %s queryset. "
-									 "Rails: %c%s.left_joins(:%s).group(:id).count, or a counter_cache",
-									 qa(crel, catt), qi(crel), qa(crel, catt),
-									 qa(crel, catt), qi(prel), qa(prel, fk->confkey[0]),
-									 cm, cm, pm, pg_toupper((unsigned char) pm[0]),
-									 pm + 1, plural(cm));
-					break;
-				}
-			}
-		}
-
-		/* forward FK: a parent table references the child's filter column */
-		if (buf.len == 0 && OidIsValid(crel))
-		{
-			foreach(lc, parent.relids)
-			{
-				Oid			prel = lfirst_oid(lc);
-				ListCell   *lc2;
-
-				foreach(lc2, fkeys_of(prel))
-				{
-					ForeignKeyCacheInfo *fk = lfirst(lc2);
-					char	   *f;
-
-					if (fk->nkeys != 1 || fk->confrelid != crel ||
-						fk->confkey[0] != catt)
-						continue;
-					f = field_name(get_attname(prel, fk->conkey[0], false));
-					appendStringInfo(&buf,
-									 "JOIN %s ON %s.%s = %s.%s / Django: select_related('%s') / Rails: includes(:%s)",
-									 qi(crel), qi(crel), qa(crel, catt),
-									 qi(prel), qa(prel, fk->conkey[0]), f, f);
-					break;
-				}
-				if (buf.len)
-					break;
-			}
-		}
-
-		/* many-to-many through a link table */
-		if (buf.len == 0 && OidIsValid(crel) && list_length(child.relids) >= 2)
-		{
-			foreach(lc, parent.relids)
-			{
-				Oid			prel = lfirst_oid(lc);
-				ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
-				ListCell   *lc2;
-
-				if (fk == NULL)
-					continue;
-				foreach(lc2, fkeys_of(crel))
-				{
-					ForeignKeyCacheInfo *other = lfirst(lc2);
-					char	   *link;
-					char	   *pname;
-					char	   *f;
-					int			pl;
-
-					if (other->nkeys != 1 || other == fk ||
-						other->conkey[0] == catt ||
-						!list_member_oid(child.relids, other->confrelid) ||
-						other->confrelid == crel)
-						continue;
-					/* Django names the link table "<parent table>_<field>" */
-					link = get_rel_name(crel);
-					pname = get_rel_name(prel);
-					pl = strlen(pname);
-					if (strncmp(link, pname, pl) == 0 && link[pl] == '_')
-						f = pstrdup(link + pl + 1);
-					else
-						f = plural(model_name(get_rel_name(other->confrelid), pname));
-					appendStringInfo(&buf,
-									 "JOIN %s ON %s.%s = %s.%s JOIN %s ON %s.%s = %s.%s / Django: prefetch_related('%s') / Rails: includes(:%s)",
-									 qi(crel), qi(crel), qa(crel, catt),
-									 qi(prel), qa(prel, fk->confkey[0]),
-									 qi(other->confrelid), qi(other->confrelid),
-									 qa(other->confrelid, other->confkey[0]),
-									 qi(crel), qa(crel, other->conkey[0]),
-									 f, f);
-					break;
-				}
-				if (buf.len)
-					break;
-			}
-		}
-
-		/* reverse FK: the child's filter column references a parent table */
-		if (buf.len == 0 && OidIsValid(crel))
-		{
-			foreach(lc, parent.relids)
-			{
-				Oid			prel = lfirst_oid(lc);
-				ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
-				char	   *cm;
-
-				if (fk == NULL)
-					continue;
-				cm = model_name(get_rel_name(crel), get_rel_name(prel));
-				appendStringInfo(&buf,
-								 "JOIN %s ON %s.%s = %s.%s, or one query with %s = ANY(...) for all parents / "
-								 "Django: prefetch_related('%s_set') (or the ForeignKey's related_name) / Rails: includes(:%s)",
-								 qi(crel), qi(crel), qa(crel, catt),
-								 qi(prel), qa(prel, fk->confkey[0]),
-								 qa(crel, catt), cm, plural(cm));
-				break;
-			}
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		/* a cancel or shutdown is not an analysis failure: let it through */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
-		FreeErrorData(edata);
 		resetStringInfo(&buf);
-		*table_name = *column_name = NULL;
+		a.table_name = a.column_name = NULL;
 	}
-	PG_END_TRY();
+	*table_name = a.table_name;
+	*column_name = a.column_name;
 
 	if (buf.len == 0)
 	{
@@ -572,4 +575,43 @@ pfg_n_plus_one_fix(const char *parent_query, const char *query,
 								   "Django: select_related()/prefetch_related() / Rails: includes()");
 	}
 	*suggestion = buf.data;
+}
+
+/*
+ * perfguard_n_plus_one_fix
+ *		perfguard._n_plus_one_fix(parent text, query text): (table_name,
+ *		column_name, suggestion) for an N+1 child query and its parent,
+ *		derived from the foreign keys of the current database.
+ */
+Datum
+perfguard_n_plus_one_fix(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {true, true, true};
+	char	   *parent = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *query = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *table = NULL,
+			   *column = NULL,
+			   *suggestion = NULL;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pfg_n_plus_one_fix(parent, query, &table, &column, &suggestion);
+	if (table)
+	{
+		values[0] = CStringGetTextDatum(table);
+		nulls[0] = false;
+	}
+	if (column)
+	{
+		values[1] = CStringGetTextDatum(column);
+		nulls[1] = false;
+	}
+	if (suggestion)
+	{
+		values[2] = CStringGetTextDatum(suggestion);
+		nulls[2] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

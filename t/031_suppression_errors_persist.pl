@@ -1,7 +1,7 @@
 
 # Copyright (c) 2026, perfguard developers
 #
-# What issue 11 added must survive a clean restart like the statistics:
+# Suppression rules, errors, percentiles, windows and sequences must survive a clean restart like the statistics:
 # - suppression rules (perfguard.ignore / ignore_route), which reset() keeps;
 # - the findings recorded as suppressed, the errors per SQLSTATE, the latency
 #   histogram (p50/p95/p99) and the time windows of statements_history;

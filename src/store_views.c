@@ -1,18 +1,22 @@
 /*-------------------------------------------------------------------------
  *
- * views.c
- *		The set-returning functions behind perfguard's views, and the small
- *		SQL-callable functions (reset, explicit request scopes).  This is the
- *		only file that builds tuples from the shared tables.
+ * store_views.c
+ *		The set-returning functions behind perfguard's views of the store
+ *		(statements, history, errors, findings, requests, info, slow queries,
+ *		plan findings, offsets), the suppression rules, reset, and the
+ *		explicit request API.  The index advice and keyset functions build
+ *		their own rows (index_advice.c, keyset.c); the fix of an N+1 is
+ *		nplusone_fix.c's.
  *
- * Privileges: counters are visible to everyone; query text and example
- * parameters only to superusers, members of pg_read_all_stats and the
- * statement's own user (as pg_stat_statements does).
+ * Privileges: counters are visible to everyone; query text, example
+ * parameters and plans only to those report.c's rule lets see them.  Every
+ * function copies entries out of shared memory first (the store's foreach
+ * and copy functions), then builds tuples with no lock held.
  *
  * Copyright (c) 2026, perfguard developers
  *
  * IDENTIFICATION
- *	  src/views.c
+ *	  src/store_views.c
  *
  *-------------------------------------------------------------------------
  */
@@ -31,7 +35,10 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "perfguard.h"
+#include "report.h"
+#include "scope.h"
+#include "store.h"
+#include "store_plans.h"
 
 PG_FUNCTION_INFO_V1(perfguard_statements);
 PG_FUNCTION_INFO_V1(perfguard_statements_history);
@@ -47,21 +54,9 @@ PG_FUNCTION_INFO_V1(perfguard_info);
 PG_FUNCTION_INFO_V1(perfguard_reset);
 PG_FUNCTION_INFO_V1(perfguard_begin_request);
 PG_FUNCTION_INFO_V1(perfguard_end_request);
-PG_FUNCTION_INFO_V1(perfguard_n_plus_one_fix);
-
-/*
- * pfg_check_preloaded
- *		The clear error when shared memory is not there.
- */
-void
-pfg_check_preloaded(void)
-{
-	if (!pfg_store_ready())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("perfguard must be loaded via shared_preload_libraries"),
-				 errhint("Add perfguard to shared_preload_libraries in postgresql.conf and restart the server.")));
-}
+PG_FUNCTION_INFO_V1(perfguard_slow_queries);
+PG_FUNCTION_INFO_V1(perfguard_plan_findings);
+PG_FUNCTION_INFO_V1(perfguard_offsets);
 
 static const char *
 cmd_name(CmdType cmd)
@@ -142,12 +137,6 @@ hist_percentile(const pfgCounters *k, double q)
 	return k->max_ms;
 }
 
-static bool
-can_see_all(void)
-{
-	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
-}
-
 /*
  * perfguard_statements
  *		Rows of perfguard.statements.
@@ -157,7 +146,7 @@ perfguard_statements(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	pfgCollect	c = {NULL, sizeof(pfgStmtEntry), 0, 0};
-	bool		all = can_see_all();
+	bool		all = pfg_report_sees_all();
 	Oid			me = GetUserId();
 	int			i;
 
@@ -266,7 +255,7 @@ perfguard_errors(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	pfgCollect	c = {NULL, sizeof(pfgErrorEntry), 0, 0};
-	bool		all = can_see_all();
+	bool		all = pfg_report_sees_all();
 	Oid			me = GetUserId();
 	int			i;
 
@@ -453,8 +442,9 @@ perfguard_ignore_rules(PG_FUNCTION_ARGS)
 
 /*
  * perfguard_findings_raw
- *		Rows of one kind of scope finding (1 = N+1, 2 = duplicate,
- *		3 = write loop); the views add text and suggestions.
+ *		Rows of one kind of scope finding (a pfgFindingKind; the view
+ *		perfguard._finding_kinds names them); the views add text and
+ *		suggestions.  An unknown kind has no rows.
  */
 Datum
 perfguard_findings_raw(PG_FUNCTION_ARGS)
@@ -462,7 +452,7 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 	int32		kind = PG_GETARG_INT32(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	pfgCollect	c = {NULL, sizeof(pfgFindingEntry), 0, 0};
-	bool		all = can_see_all();
+	bool		all = pfg_report_sees_all();
 	Oid			me = GetUserId();
 	int			i;
 
@@ -611,7 +601,6 @@ perfguard_reset(PG_FUNCTION_ARGS)
 {
 	pfg_check_preloaded();
 	pfg_store_reset();
-	pfg_plan_insights_reset();
 	PG_RETURN_VOID();
 }
 
@@ -660,40 +649,146 @@ perfguard_end_request(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+/*---- plan tables ----*/
+
 /*
- * perfguard_n_plus_one_fix
- *		(table_name, column_name, suggestion) for an N+1 child query and its
- *		parent, derived from the foreign keys of the current database.
+ * perfguard_slow_queries
+ *		Rows of perfguard._slow_queries(): the slow table.  Plans only for
+ *		those who may see the statement's text.
  */
 Datum
-perfguard_n_plus_one_fix(PG_FUNCTION_ARGS)
+perfguard_slow_queries(PG_FUNCTION_ARGS)
 {
-	TupleDesc	tupdesc;
-	Datum		values[3];
-	bool		nulls[3] = {true, true, true};
-	char	   *parent = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *query = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *table = NULL,
-			   *column = NULL,
-			   *suggestion = NULL;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgSlowEntry *copy;
+	int			n;
+	int			i;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	pfg_n_plus_one_fix(parent, query, &table, &column, &suggestion);
-	if (table)
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* copied under the lock, tuples built outside it */
+	n = pfg_plans_copy_slow(&copy);
+
+	for (i = 0; i < n; i++)
 	{
-		values[0] = CStringGetTextDatum(table);
-		nulls[0] = false;
+		pfgSlowEntry *e = &copy[i];
+		Datum		values[15];
+		bool		nulls[15];
+		int			j = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[j++] = ObjectIdGetDatum(e->key.userid);
+		values[j++] = ObjectIdGetDatum(e->key.dbid);
+		values[j++] = Int64GetDatum((int64) e->key.queryid);
+		values[j++] = BoolGetDatum(e->key.toplevel);
+		values[j++] = Int64GetDatum(e->slow_calls);
+		values[j++] = Float8GetDatum(e->slow_total_ms);
+		values[j++] = Float8GetDatum(e->slow_max_ms);
+		values[j++] = Int64GetDatum(e->samples);
+		if (e->plan[0] != '\0' && pfg_report_may_see(e->key.userid))
+			values[j++] = CStringGetTextDatum(e->plan);
+		else
+			nulls[j++] = true;
+		if (e->plan_ms >= 0)
+			values[j++] = Float8GetDatum(e->plan_ms);
+		else
+			nulls[j++] = true;
+		values[j++] = BoolGetDatum(e->plan_analyzed);
+		values[j++] = BoolGetDatum(e->budget > 0);
+		values[j++] = TimestampTzGetDatum(e->first_seen);
+		values[j++] = TimestampTzGetDatum(e->last_seen);
+		Assert(j == 14);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	if (column)
-	{
-		values[1] = CStringGetTextDatum(column);
-		nulls[1] = false;
-	}
-	if (suggestion)
-	{
-		values[2] = CStringGetTextDatum(suggestion);
-		nulls[2] = false;
-	}
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	return (Datum) 0;
 }
+
+/*
+ * perfguard_plan_findings
+ *		Rows of perfguard._plan_findings().
+ */
+Datum
+perfguard_plan_findings(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgPlanFinding *copy;
+	int			n;
+	int			i;
+
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	n = pfg_plans_copy_findings(&copy);
+
+	for (i = 0; i < n; i++)
+	{
+		pfgPlanFinding *e = &copy[i];
+		Datum		values[14];
+		bool		nulls[14];
+		int			j = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[j++] = ObjectIdGetDatum(e->key.stmt.userid);
+		values[j++] = ObjectIdGetDatum(e->key.stmt.dbid);
+		values[j++] = Int64GetDatum((int64) e->key.stmt.queryid);
+		values[j++] = BoolGetDatum(e->key.stmt.toplevel);
+		if (pfg_plan_finding_name(e->key.code) == NULL)
+			continue;
+		values[j++] = CStringGetTextDatum(pfg_plan_finding_name(e->key.code));
+		values[j++] = CStringGetTextDatum(e->node);
+		if (e->relation[0])
+			values[j++] = CStringGetTextDatum(e->relation);
+		else
+			nulls[j++] = true;
+		values[j++] = CStringGetTextDatum(e->detail);
+		values[j++] = CStringGetTextDatum(e->suggestion);
+		values[j++] = Int64GetDatum(e->occurrences);
+		values[j++] = Float8GetDatum(e->total_ms);
+		values[j++] = Int64GetDatum(e->value_sum);
+		values[j++] = Int64GetDatum(e->value_max);
+		values[j++] = TimestampTzGetDatum(e->last_seen);
+		Assert(j == 14);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_offsets
+ *		Rows of perfguard._offsets().
+ */
+Datum
+perfguard_offsets(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgOffsetEntry *copy;
+	int			n;
+	int			i;
+
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	n = pfg_plans_copy_offsets(&copy);
+
+	for (i = 0; i < n; i++)
+	{
+		pfgOffsetEntry *e = &copy[i];
+		Datum		values[10];
+		bool		nulls[10];
+		int			j = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[j++] = ObjectIdGetDatum(e->key.userid);
+		values[j++] = ObjectIdGetDatum(e->key.dbid);
+		values[j++] = Int64GetDatum((int64) e->key.queryid);
+		values[j++] = BoolGetDatum(e->key.toplevel);
+		values[j++] = Int64GetDatum(e->calls);
+		values[j++] = Float8GetDatum(e->total_ms);
+		values[j++] = Int64GetDatum(e->max_offset);
+		values[j++] = Int64GetDatum(e->sum_offset);
+		values[j++] = Int64GetDatum(e->rows_returned);
+		values[j++] = TimestampTzGetDatum(e->last_seen);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+

@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * fingerprint.h
+ *		Statement identity: IN-list folding on top of the core query id,
+ *		hashes of a statement's parameter values, the normalised text.
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/fingerprint.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PFG_FINGERPRINT_H
+#define PFG_FINGERPRINT_H
+
+#include "nodes/params.h"
+#include "nodes/parsenodes.h"
+#include "utils/queryjumble.h"
+
+#include "perfguard.h"
+
+extern uint64 pfg_fold_inlists(Query *query, const char *src,
+							   JumbleState *jstate);
+extern uint64 pfg_hash_constants(const char *src, JumbleState *jstate);
+extern uint64 pfg_hash_params(ParamListInfo params);
+extern char *pfg_normalize_query(const char *src, int loc, int *len);
+extern char *pfg_format_params(const char *src, int loc, int len,
+							   ParamListInfo params);
+extern void pfg_statement_text(const char *src, int *loc, int *len);
+
+#endif							/* PFG_FINGERPRINT_H */

@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan_sample.h
+ *		Adaptive plan sampling, called from perfguard.c's executor hooks.
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/plan_sample.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PFG_PLAN_SAMPLE_H
+#define PFG_PLAN_SAMPLE_H
+
+#include "executor/execdesc.h"
+
+#include "perfguard.h"
+
+extern void pfg_plan_executor_start(QueryDesc *queryDesc, bool track);
+extern void pfg_plan_executor_end(QueryDesc *queryDesc,
+								  const pfgStmtKey *key, double ms,
+								  int64 rows);
+
+#endif							/* PFG_PLAN_SAMPLE_H */

@@ -1,0 +1,114 @@
+/*-------------------------------------------------------------------------
+ *
+ * report.c
+ *		Rules every report-time function follows, in one place:
+ *		- the clear error when perfguard is not preloaded;
+ *		- who may see query text, parameters and plans: superusers, members
+ *		  of pg_read_all_stats, and the statement's own user (as
+ *		  pg_stat_statements); everyone sees the counters;
+ *		- code that reads the catalogs and may fail on one statement (a
+ *		  table dropped since, a text that no longer parses) runs in an
+ *		  internal subtransaction that is always rolled back: a failure
+ *		  skips that statement, never the report, while a query cancel or a
+ *		  shutdown still goes through.
+ *
+ * Report time may read the catalogs; nothing here is called per statement.
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/report.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "report.h"
+#include "store.h"
+
+/*
+ * pfg_check_preloaded
+ *		The clear error when shared memory is not there.
+ */
+void
+pfg_check_preloaded(void)
+{
+	if (!pfg_store_ready())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("perfguard must be loaded via shared_preload_libraries"),
+				 errhint("Add perfguard to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * pfg_report_sees_all
+ *		May the current user see every statement's text (superuser or member
+ *		of pg_read_all_stats)?
+ */
+bool
+pfg_report_sees_all(void)
+{
+	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/*
+ * pfg_report_may_see
+ *		May the current user see the text of a statement run by "userid"?
+ */
+bool
+pfg_report_may_see(Oid userid)
+{
+	return userid == GetUserId() || pfg_report_sees_all();
+}
+
+/*
+ * pfg_report_guarded
+ *		Run fn(arg) in an internal subtransaction that is always rolled back
+ *		(releasing the locks parse analysis took); false if it failed, with
+ *		the error discarded.  fn runs in "keepcxt", so what it allocates
+ *		there survives.  A query cancel or a shutdown is re-thrown.
+ */
+bool
+pfg_report_guarded(void (*fn) (void *), void *arg, MemoryContext keepcxt)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(keepcxt);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ok = false;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		{
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			ReThrowError(edata);
+		}
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return ok;
+}

@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * scope.h
+ *		Request scopes and the detectors that live in them (N+1 runs,
+ *		duplicates, write loops, queries per request) with the guard
+ *		settings.  Called from perfguard.c's hooks for every client
+ *		statement, and from the SQL request API.
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/scope.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PFG_SCOPE_H
+#define PFG_SCOPE_H
+
+#include "nodes/params.h"
+#include "nodes/parsenodes.h"
+
+#include "perfguard.h"
+#include "store.h"
+
+/* What the start of an execution tells its end (kept per in-flight query). */
+typedef struct pfgScopeRef
+{
+	uint32		gen;			/* scope generation, 0 = not in a scope */
+	int32		fpidx;			/* fingerprint slot in the scope */
+	int32		np_add;			/* adds to n_plus_one_calls */
+	int32		dup_add;		/* adds to duplicate_calls */
+} pfgScopeRef;
+
+/*
+ * Derives the fix of an N+1 from its parent's and its own normalised text
+ * (table_name, column_name, suggestion; palloc'd).  Never raises an error.
+ */
+typedef void (*pfg_fix_fn) (const char *parent_query, const char *query,
+							char **table_name, char **column_name,
+							char **suggestion);
+
+extern void pfg_scope_set_fix_fn(pfg_fix_fn fn);
+extern void pfg_scope_statement_start(const char *src, int loc, int len);
+extern void pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid,
+									 CmdType cmd, uint64 paramhash,
+									 const char *src, int loc, int len,
+									 ParamListInfo params);
+extern void pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid,
+								   CmdType cmd, double ms, int64 rows,
+								   pfgExecStats *st);
+extern void pfg_scope_utility(Node *parsetree);
+extern void pfg_scope_statement_end(double exec_ms);
+extern void pfg_scope_flush(void);
+extern void pfg_scope_begin_explicit(const char *label);
+extern bool pfg_scope_end_explicit(int64 *queries, double *total_ms,
+								   int32 *n_plus_one, int32 *duplicates,
+								   int32 *write_loops);
+
+#endif							/* PFG_SCOPE_H */

@@ -1,0 +1,246 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.h
+ *		The statistics tables in shared memory (statements, scope findings,
+ *		requests per route, failed statements, suppression rules) and the
+ *		entry points through which perfguard's shared memory is sized and
+ *		created.  store.c is the only owner of shared memory: the plan
+ *		tables (store_plans.h) and the remembered advice (store_advice.h)
+ *		are parts of this layer that store.c sizes and attaches.
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/store.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PFG_STORE_H
+#define PFG_STORE_H
+
+#include "datatype/timestamp.h"
+#include "nodes/nodes.h"
+
+#include "perfguard.h"
+#include "table.h"
+
+/* Counters of one statement; protected by the entry's spinlock. */
+typedef struct pfgCounters
+{
+	int64		calls;
+	double		total_ms;
+	double		min_ms;
+	double		max_ms;
+	double		mean_ms;		/* Welford running mean */
+	double		sum_var_ms;		/* Welford running M2 */
+	int64		rows;
+	int64		shared_blks_hit;
+	int64		shared_blks_read;
+	int64		temp_blks_written;
+	int64		duplicate_calls;
+	int64		n_plus_one_calls;
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	uint32		hist[PFG_HIST_BUCKETS]; /* latency histogram */
+	struct
+	{
+		int32		window;		/* window number (time / perfguard.window) */
+		int32		calls;
+		float4		total_ms;
+	}			win[PFG_WINDOWS];	/* ring of recent windows */
+} pfgCounters;
+
+typedef struct pfgStmtEntry
+{
+	pfgStmtKey	key;			/* must be first */
+	pfgCounters counters;
+	CmdType		cmdtype;
+	int			query_len;
+	char		query[PFG_QUERY_LEN];
+} pfgStmtEntry;
+
+/* What one execution adds to its statement's counters. */
+typedef struct pfgExecStats
+{
+	double		ms;
+	int64		rows;
+	int64		shared_blks_hit;
+	int64		shared_blks_read;
+	int64		temp_blks_written;
+	int64		duplicate_calls;
+	int64		n_plus_one_calls;
+} pfgExecStats;
+
+/*---- findings (N+1, duplicates, write loops) ----*/
+typedef struct pfgFindingKey
+{
+	int32		kind;			/* pfgFindingKind */
+	int32		ignored;		/* suppressed when it fired */
+	Oid			dbid;
+	Oid			userid;
+	uint32		route_hash;
+	uint64		queryid;
+	uint64		parent_queryid;
+} pfgFindingKey;
+
+typedef struct pfgFindingEntry
+{
+	pfgFindingKey key;			/* must be first */
+	char		route[PFG_ROUTE_LEN];
+	CmdType		cmdtype;
+	int64		occurrences;	/* scopes in which it fired */
+	int64		total_repeats;
+	int64		max_repeats;
+	int64		max_distinct;
+	int64		total_duplicates;
+	int64		max_duplicates;
+	double		wasted_ms;
+	TimestampTz last_seen;
+	char		example_params[PFG_PARAMS_LEN];
+	uint64		seq_id;			/* N+1: the repeating sequence it is part of */
+	int32		nseq;			/* SEQUENCE: its members, in order */
+	uint64		seq[PFG_SEQ_MAX];
+} pfgFindingEntry;
+
+/* A delta to add to a finding (built in backend-local memory). */
+typedef struct pfgFindingDelta
+{
+	bool		new_occurrence;
+	int64		repeats;		/* added to total_repeats */
+	int64		scope_repeats;	/* candidate for max_repeats */
+	int64		scope_distinct; /* candidate for max_distinct */
+	int64		duplicates;		/* added to total_duplicates */
+	int64		scope_max_same; /* candidate for max_duplicates */
+	double		wasted_ms;		/* added to wasted_ms */
+	/*
+	 * The whole scope so far: what a finding entry created after the scope's
+	 * first flush (a reset or an eviction in between) starts from, instead of
+	 * the delta, so that it never shows 0 occurrences or fewer total than
+	 * max repeats.
+	 */
+	int64		scope_total;	/* repeats, or duplicate executions */
+	double		scope_wasted_ms;
+	CmdType		cmdtype;
+	const char *example_params;
+	uint64		seq_id;
+	int32		nseq;
+	const uint64 *seq;
+} pfgFindingDelta;
+
+/*---- per-route request statistics ----*/
+typedef struct pfgRequestKey
+{
+	Oid			dbid;
+	Oid			userid;
+	uint32		route_hash;
+} pfgRequestKey;
+
+typedef struct pfgRequestEntry
+{
+	pfgRequestKey key;			/* must be first */
+	char		route[PFG_ROUTE_LEN];
+	int64		requests;
+	int64		queries;
+	int64		max_queries;
+	double		total_ms;
+	double		max_ms;
+	int64		n_plus_one_requests;
+	int64		duplicate_requests;
+	int64		write_loop_requests;
+	TimestampTz last_seen;
+} pfgRequestEntry;
+
+/* A finished request scope, as handed to the store. */
+typedef struct pfgRequestDelta
+{
+	int64		queries;
+	double		total_ms;
+	bool		had_n_plus_one;
+	bool		had_duplicate;
+	bool		had_write_loop;
+} pfgRequestDelta;
+
+/*---- statements that failed, per SQLSTATE ----*/
+#define PFG_ERRMSG_LEN			256
+
+typedef struct pfgErrorKey
+{
+	Oid			userid;
+	Oid			dbid;
+	uint64		queryid;
+	int32		sqlstate;
+} pfgErrorKey;
+
+typedef struct pfgErrorEntry
+{
+	pfgErrorKey key;			/* must be first */
+	int64		count;
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	char		message[PFG_ERRMSG_LEN];	/* of the last one */
+} pfgErrorEntry;
+
+/*---- suppression rules (perfguard.ignore / ignore_route) ----*/
+#define PFG_IGNORE_QUERYID		1
+#define PFG_IGNORE_ROUTE		2
+#define PFG_REASON_LEN			128
+
+typedef struct pfgIgnoreKey
+{
+	int32		kind;			/* PFG_IGNORE_* */
+	uint32		route_hash;
+	uint64		queryid;
+} pfgIgnoreKey;
+
+typedef struct pfgIgnoreEntry
+{
+	pfgIgnoreKey key;			/* must be first */
+	char		route[PFG_ROUTE_LEN];
+	char		reason[PFG_REASON_LEN];
+	TimestampTz created;
+	Oid			created_by;
+} pfgIgnoreEntry;
+
+/* Shared memory: called by perfguard.c's shmem hooks. */
+extern void pfg_store_shmem_request(void);
+extern void pfg_store_shmem_startup(void);
+extern bool pfg_store_ready(void);
+
+extern void pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
+							 const pfgExecStats *st, const char *src,
+							 int loc, int len);
+extern void pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
+								  const char *src, int loc, int len);
+extern char *pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid,
+								 bool toplevel);
+extern void pfg_store_record_finding(const pfgFindingKey *key,
+									 const char *route,
+									 const pfgFindingDelta *d, void **hint);
+extern void pfg_store_record_request(const pfgRequestKey *key,
+									 const char *route,
+									 const pfgRequestDelta *d);
+extern void pfg_store_record_error(const pfgErrorKey *key, const char *message);
+extern bool pfg_store_add_ignore(const pfgIgnoreKey *key, const char *route,
+								 const char *reason);
+extern bool pfg_store_remove_ignore(const pfgIgnoreKey *key);
+extern bool pfg_store_is_ignored(uint64 queryid, uint32 route_hash);
+
+extern void pfg_store_foreach_statement(pfg_entry_cb cb, void *arg);
+extern void pfg_store_foreach_finding(pfg_entry_cb cb, void *arg);
+extern void pfg_store_foreach_request(pfg_entry_cb cb, void *arg);
+extern void pfg_store_foreach_error(pfg_entry_cb cb, void *arg);
+extern void pfg_store_foreach_ignore(pfg_entry_cb cb, void *arg);
+
+extern void pfg_store_reset(void);
+extern void pfg_store_info(TimestampTz *stats_reset, int64 *entries,
+						   int64 *max_entries, int64 *dropped_entries,
+						   int64 *dropped_events, int64 *findings,
+						   int64 *requests);
+extern TimestampTz pfg_store_stats_reset(void);
+extern void pfg_store_count_dropped_event(void);
+
+extern int	pfg_hist_bucket(double ms);
+extern double pfg_hist_bucket_ms(int bucket);
+extern uint32 pfg_route_hash(const char *route);
+
+#endif							/* PFG_STORE_H */
