@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # integrations/lib/pgbouncer.sh: Debian's pgbouncer in front of the throwaway
 # cluster of integrations/lib/cluster.sh
 #
@@ -24,7 +25,7 @@
 # replaced by one that does both).
 
 PFG_PGBOUNCER=${PFG_PGBOUNCER:-/usr/sbin/pgbouncer}
-PFG_BOUNCER_PORT=
+export PFG_BOUNCER_PORT=
 pfg_bouncers=()
 
 # _pfg_free_port: a TCP port nobody listens on (20000-49999).
@@ -48,7 +49,7 @@ _pfg_bouncer_dir()
 
 pfg_start_pgbouncer()
 {
-	local name=$1 pool=$2 dir port try line user
+	local name=$1 pool=$2 dir port line user _
 	shift 2
 	if [ -z "${PFG_TMP:-}" ] || [ -z "${PGPORT:-}" ]; then
 		echo "pfg_start_pgbouncer: start the cluster first (pfg_start_cluster)" >&2
@@ -67,7 +68,7 @@ pfg_start_pgbouncer()
 	if [ ${#pfg_bouncers[@]} -eq 0 ]; then
 		trap 'pfg_stop_pgbouncers; pfg_cleanup' EXIT
 	fi
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		port=$(_pfg_free_port)
 		{
 			echo "[databases]"
@@ -115,9 +116,9 @@ pfg_start_pgbouncer()
 # admin console.
 _pfg_bouncer_wait()
 {
-	local dir i
+	local dir _
 	dir=$(_pfg_bouncer_dir "$1")
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		if [ -s "$dir/pgbouncer.pid" ] &&
 			"$PFG_BINDIR/psql" -X -q -At -h 127.0.0.1 -p "$2" -d pgbouncer \
 				-c 'SHOW VERSION' >/dev/null 2>&1; then
@@ -135,14 +136,14 @@ _pfg_bouncer_wait()
 # pidfile when it is a pgbouncer, then SIGKILL after 5 s.
 _pfg_bouncer_kill()
 {
-	local dir pid i
+	local dir pid _
 	dir=$(_pfg_bouncer_dir "$1")
 	[ -s "$dir/pgbouncer.pid" ] || return 0
 	pid=$(head -n 1 "$dir/pgbouncer.pid")
 	[[ $pid =~ ^[0-9]+$ ]] || return 0
 	grep -q pgbouncer "/proc/$pid/comm" 2>/dev/null || return 0
 	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.1
 	done

@@ -39,8 +39,6 @@ from urllib.parse import unquote
 
 import psycopg2
 
-import pfgt
-
 results = []
 
 

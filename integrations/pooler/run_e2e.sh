@@ -45,7 +45,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../lib/cluster.sh"
 source "$here/../lib/pgbouncer.sh"
 # passed on when re-run as pfgtest (words without spaces: lists use commas)
-PFG_EXTRA_ENV="PFG_POOLER_LOAD_SECONDS=${PFG_POOLER_LOAD_SECONDS:-60}"
+PFG_EXTRA_ENV="${PFG_EXTRA_ENV:-} PFG_POOLER_LOAD_SECONDS=${PFG_POOLER_LOAD_SECONDS:-60}"
 PFG_EXTRA_ENV+=" PFG_POOLER_PHASES=$(echo ${PFG_POOLER_PHASES:-direct pool1 pool2} | tr ' ' ,)"
 PFG_EXTRA_ENV+=" PFG_POOLER_STACKS=$(echo ${PFG_POOLER_STACKS:-psql django rails sqlalchemy} | tr ' ' ,)"
 pfg_as_unprivileged "$here/run_e2e.sh" "$@"
@@ -88,32 +88,37 @@ add_counts()
 	pfg_failed=$((pfg_failed + ${m%% failed}))
 }
 
-stack_cmd()
+# run_driver STACK: the driver of one stack (PFGT_* in the environment).
+run_driver()
 {
 	case $1 in
-		psql) echo "$PYTHON $here/psql_clients.py" ;;
-		django) echo "$PYTHON $here/django_clients.py" ;;
-		rails) echo "/usr/bin/ruby $here/ar_clients.rb" ;;
-		sqlalchemy) echo "$PYTHON $here/sa_clients.py" ;;
+		psql) "$PYTHON" "$here/psql_clients.py" ;;
+		django) "$PYTHON" "$here/django_clients.py" ;;
+		rails) /usr/bin/ruby "$here/ar_clients.rb" ;;
+		sqlalchemy) "$PYTHON" "$here/sa_clients.py" ;;
+		*) echo "unknown stack $1" >&2; return 2 ;;
 	esac
 }
 
 # run_phase NAME HOST PORT POOL: every driver at once against HOST:PORT.
 run_phase()
 {
-	local phase=$1 host=$2 port=$3 pool=$4 dir s pid i waiting rc
+	local phase=$1 host=$2 port=$3 pool=$4 dir s waiting rc _
 	local -A pids=()
 	dir=$PFG_TMP/phase-$phase
 	mkdir -p "$dir"
 	echo "== phase $phase ($([ "$pool" = 0 ] && echo "direct connections" ||
 		echo "pgbouncer, transaction mode, $pool server connection(s)"))"
 	for s in $stacks; do
-		PFGT_PHASE=$phase PFGT_DIR=$dir PFGT_HOST=$host PFGT_PORT=$port PFGT_PSQL=$PFG_BINDIR/psql \
-			$(stack_cmd "$s") >"$dir/$s.out" 2>&1 &
+		(
+			export PFGT_PHASE=$phase PFGT_DIR=$dir PFGT_HOST=$host PFGT_PORT=$port
+			export PFGT_PSQL=$PFG_BINDIR/psql
+			run_driver "$s"
+		) >"$dir/$s.out" 2>&1 &
 		pids[$s]=$!
 	done
 	# every driver connected and warmed up (or dead)
-	for i in $(seq 1200); do
+	for _ in $(seq 1200); do
 		waiting=0
 		for s in "${!pids[@]}"; do
 			if [ ! -e "$dir/ready.$s" ] && kill -0 "${pids[$s]}" 2>/dev/null; then
@@ -157,13 +162,15 @@ done
 # ---- load: pgbench through pgbouncer, 32 clients
 run_load()
 {
-	local dir=$PFG_TMP/load out rc
+	local dir=$PFG_TMP/load rc
 	mkdir -p "$dir"
 	echo "== load: pgbench, 32 clients, ${load_seconds}s, pgbouncer with 2 server connections"
 	# no statement log under load; the default request_gap (200ms)
 	pfg_psql -c "ALTER SYSTEM SET log_statement = 'none'" \
-		-c "ALTER SYSTEM RESET perfguard.request_gap" -c "SELECT pg_reload_conf()" >/dev/null
+		-c "ALTER SYSTEM SET perfguard.request_gap = '200ms'" -c "SELECT pg_reload_conf()" >/dev/null
 	sleep 1
+	check "[load] harness: request_gap is 200ms on the pool's backends" \
+		[ "$(pfg_psql -h 127.0.0.1 -p "$port_pool2" -c 'SHOW perfguard.request_gap')" = 200ms ]
 	pfg_psql -c 'SELECT perfguard.reset()' >/dev/null
 	sleep 1
 	pfg_psql -At -c 'SELECT dropped_events FROM perfguard.info' >"$dir/dropped_before"
