@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class PoolerAppConfig(AppConfig):
+    name = 'pooler_app'
