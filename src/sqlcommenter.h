@@ -20,5 +20,6 @@ extern bool pfg_trailing_comment(const char *src, int loc, int len,
 extern bool pfg_parse_tags(const char *comment, int clen,
 						   char *key, int keylen, char *label, int labellen,
 						   bool *ignore);
+extern int	pfg_tag_framework(const char *comment, int clen);
 
 #endif							/* PFG_SQLCOMMENTER_H */
