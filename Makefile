@@ -16,6 +16,7 @@ OBJS = \
 	src/store.o \
 	src/store_plans.o \
 	src/store_advice.o \
+	src/store_cache.o \
 	src/scope.o \
 	src/plan_checks.o \
 	src/plan_sample.o \
