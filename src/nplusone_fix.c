@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * nplusone_fix.c
- *		The exact fix for an N+1 suspect, derived from the statements'
- *		normalised texts and the foreign keys of the catalog.
+ *		The exact fix for an N+1 suspect or a repeating sequence, derived
+ *		from the statements' normalised texts and the catalog, in the
+ *		vocabulary of the application's framework.
  *
  * The child (repeated) statement is re-analysed from its normalised text
  * (parameter types inferred), and its repeated filter found: a qual
@@ -13,16 +14,34 @@
  *	- aggregate per row: the child aggregates over a table whose filter
  *	  column references a parent table: annotate(Count(...));
  *	- forward FK: a parent table references the child's filter column:
- *	  JOIN / select_related / includes;
+ *	  JOIN / select_related / includes / joinedload;
  *	- many-to-many: the filter column is in a link table that references a
- *	  parent table and another table of the child: prefetch_related;
+ *	  parent table and another table of the child: prefetch_related /
+ *	  includes / selectinload;
  *	- reverse FK: the child's filter column references a parent table:
- *	  prefetch_related / includes.
- * Nothing here runs on the hot path: it is called by the views, and by the
- * guard settings once per request and fingerprint (scope.c calls it through
- * the function pointer perfguard.c registers, as the hot-path layer may not
- * call up into this one).  The analysis runs in a guarded subtransaction
- * (report.c): an error in it gives the generic suggestion.
+ *	  prefetch_related / includes / selectinload.
+ * "References" is a foreign-key constraint, or, when there is none (Rails'
+ * t.references creates none, nor do many SQLAlchemy schemas), the naming
+ * conventions of Rails and Django: a column "author_id" refers to the table
+ * "author", "authors" or "<app>_author" (by its primary key); such a fix
+ * says that it was inferred.
+ *
+ * A fix is kept in parts (store.h's pfgFix) so that the relations of one
+ * loop merge into one suggestion per framework:
+ *	Django: .select_related('author').prefetch_related('tags', 'comment_set')
+ *	Rails: .includes(:author, :tags, :comments)
+ *	SQLAlchemy: .options(joinedload(Post.author), selectinload(Post.tags))
+ * pfg_fix_compose() writes the suggestion from parts (for one framework, or
+ * all three when the requests were not tagged with one); the views merge the
+ * parts of several findings with perfguard._fix_suggestion().
+ *
+ * Nothing here runs per statement: the fix of a finding is derived once, by
+ * the backend that first records it (scope.c calls pfg_fix_derive through the
+ * function pointer perfguard.c registers, as the hot-path layer may not call
+ * up into this one), by the guard settings once per request and fingerprint,
+ * and by the views for a finding that has none stored.  The analysis runs
+ * in a guarded subtransaction (report.c): an error in it gives the generic
+ * suggestion.
  *
  * Copyright (c) 2026, perfguard developers
  *
@@ -34,9 +53,11 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pg_list.h"
@@ -44,6 +65,7 @@
 #include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -52,8 +74,11 @@
 
 #include "nplusone_fix.h"
 #include "report.h"
+#include "store.h"
 
 PG_FUNCTION_INFO_V1(perfguard_n_plus_one_fix);
+PG_FUNCTION_INFO_V1(perfguard_fix_parts);
+PG_FUNCTION_INFO_V1(perfguard_fix_suggestion);
 
 /* What the analysis of one statement tells. */
 typedef struct stmtShape
@@ -248,6 +273,8 @@ shape_of(const char *text, stmtShape *s)
 	collect_quals((Node *) s->query->jointree, s);
 }
 
+/*---- the catalog ----*/
+
 /* Foreign keys of "relid" (a copy, the relcache's list may go away). */
 static List *
 fkeys_of(Oid relid)
@@ -257,6 +284,20 @@ fkeys_of(Oid relid)
 
 	table_close(rel, AccessShareLock);
 	return l;
+}
+
+/* The first column of the primary key of "relid", or 0. */
+static AttrNumber
+pkey_column(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Bitmapset  *pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	int			m = bms_next_member(pk, -1);
+
+	table_close(rel, AccessShareLock);
+	if (m < 0)
+		return InvalidAttrNumber;
+	return m + FirstLowInvalidHeapAttributeNumber;
 }
 
 static bool
@@ -269,6 +310,17 @@ is_pkey_column(Oid relid, AttrNumber att)
 	res = bms_is_member(att - FirstLowInvalidHeapAttributeNumber, pk);
 	table_close(rel, AccessShareLock);
 	return res;
+}
+
+/* The key a column "x_id" refers to: the primary key, else a column "id". */
+static AttrNumber
+key_column(Oid relid)
+{
+	AttrNumber	att = pkey_column(relid);
+
+	if (att == InvalidAttrNumber)
+		att = get_attnum(relid, "id");
+	return att;
 }
 
 /* Single-column FK on relid whose column is att; the first found. */
@@ -287,6 +339,8 @@ fkey_from(Oid relid, AttrNumber att, Oid target)
 	}
 	return NULL;
 }
+
+/*---- names ----*/
 
 /* Django's field name for an FK column: "author_id" -> "author". */
 static char *
@@ -336,6 +390,107 @@ plural(const char *s)
 	return psprintf("%ss", s);
 }
 
+/* English singular, as Rails' inflector does for the common cases. */
+static char *
+singular(const char *s)
+{
+	int			n = strlen(s);
+
+	if (n > 3 && strcmp(s + n - 3, "ies") == 0)
+		return psprintf("%.*sy", n - 3, s);
+	if (n > 4 && (strcmp(s + n - 4, "sses") == 0 || strcmp(s + n - 4, "ches") == 0 ||
+				  strcmp(s + n - 4, "shes") == 0))
+		return pnstrdup(s, n - 2);
+	if (n > 3 && strcmp(s + n - 3, "xes") == 0)
+		return pnstrdup(s, n - 2);
+	if (n > 1 && s[n - 1] == 's' && s[n - 2] != 's' && s[n - 2] != 'u')
+		return pnstrdup(s, n - 1);
+	return pstrdup(s);
+}
+
+/* Class name of a model: "order_item" -> "OrderItem". */
+static char *
+camel(const char *s)
+{
+	StringInfoData b;
+	bool		up = true;
+
+	initStringInfo(&b);
+	for (; *s; s++)
+	{
+		if (*s == '_')
+		{
+			up = true;
+			continue;
+		}
+		appendStringInfoChar(&b, up ? pg_toupper((unsigned char) *s) : *s);
+		up = false;
+	}
+	return b.data;
+}
+
+/* The class of a table's rows in an ORM: "blog_post", "posts" -> "Post". */
+static char *
+class_name(Oid relid, Oid other)
+{
+	return camel(singular(model_name(get_rel_name(relid),
+									 other ? get_rel_name(other) : NULL)));
+}
+
+/*
+ * col_names_table
+ *		Does the column name "<stem>_id" name the table "target" by the Rails
+ *		and Django conventions: the stem is the table's name or its model
+ *		part ("<app>_<model>"), singular or as it is?
+ */
+static bool
+col_names_table(const char *col, Oid target)
+{
+	int			n = strlen(col);
+	char	   *stem;
+	char	   *t;
+	char	   *m;
+
+	if (n <= 3 || strcmp(col + n - 3, "_id") != 0)
+		return false;
+	t = get_rel_name(target);
+	if (t == NULL)
+		return false;
+	stem = pnstrdup(col, n - 3);
+	m = model_name(t, NULL);
+	return pg_strcasecmp(stem, t) == 0 || pg_strcasecmp(stem, singular(t)) == 0 ||
+		pg_strcasecmp(stem, m) == 0 || pg_strcasecmp(stem, singular(m)) == 0;
+}
+
+/*
+ * refers_to
+ *		Does column att of relid refer to target?  A single-column foreign key
+ *		(to its key column *tatt), else the naming convention (then *inferred;
+ *		*tatt is target's primary key, or its column "id").
+ */
+static bool
+refers_to(Oid relid, AttrNumber att, Oid target, AttrNumber *tatt,
+		  bool *inferred)
+{
+	ForeignKeyCacheInfo *fk = fkey_from(relid, att, target);
+	char	   *name;
+
+	*inferred = false;
+	if (fk)
+	{
+		*tatt = fk->confkey[0];
+		return true;
+	}
+	name = get_attname(relid, att, true);
+	if (name == NULL || !col_names_table(name, target))
+		return false;
+	*tatt = key_column(target);
+	if (*tatt == InvalidAttrNumber)
+		return false;
+	*inferred = true;
+	return true;
+}
+
 static const char *
 qi(Oid relid)
 {
@@ -348,51 +503,88 @@ qa(Oid relid, AttrNumber att)
 	return quote_identifier(get_attname(relid, att, false));
 }
 
-typedef struct fixArgs
+/*---- one relation ----*/
+
+/* The fix of one N+1 child against its parent, before it is merged. */
+typedef struct relFix
 {
-	const char *parent_query;
-	const char *query;
-	StringInfo	buf;
-	char	   *table_name;
-	char	   *column_name;
-} fixArgs;
+	bool		found;
+	bool		inferred;
+	char	   *sql;
+	char	   *django_select;
+	char	   *django_prefetch;
+	char	   *django_extra;
+	char	   *rails;
+	char	   *rails_extra;
+	char	   *sqla;
+	char	   *sqla_extra;
+} relFix;
 
 /*
- * derive_fix
- *		The body of pfg_n_plus_one_fix, run guarded.  May ERROR.
+ * forward_column
+ *		A column of prel that refers to the child's filter column (crel.catt,
+ *		by a foreign key, or by name when catt is crel's key); 0 if none.
+ */
+static AttrNumber
+forward_column(Oid prel, Oid crel, AttrNumber catt, bool *inferred)
+{
+	ListCell   *lc;
+	Relation	rel;
+	TupleDesc	desc;
+	AttrNumber	found = InvalidAttrNumber;
+	int			i;
+
+	*inferred = false;
+	foreach(lc, fkeys_of(prel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+
+		if (fk->nkeys == 1 && fk->confrelid == crel && fk->confkey[0] == catt)
+			return fk->conkey[0];
+	}
+	if (catt != key_column(crel))
+		return InvalidAttrNumber;
+	rel = table_open(prel, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	for (i = 0; i < desc->natts && found == InvalidAttrNumber; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && col_names_table(NameStr(a->attname), crel) &&
+			fkey_from(prel, a->attnum, InvalidOid) == NULL)
+			found = a->attnum;
+	}
+	table_close(rel, AccessShareLock);
+	*inferred = (found != InvalidAttrNumber);
+	return found;
+}
+
+/*
+ * derive_relation
+ *		The fix of one child statement against the parent's tables.  May
+ *		ERROR (catalog access): the caller runs guarded.
  */
 static void
-derive_fix(void *arg)
+derive_relation(stmtShape *parent, stmtShape *child, relFix *r)
 {
-	fixArgs    *a = (fixArgs *) arg;
-	StringInfo	buf = a->buf;
-	stmtShape	child,
-				parent;
+	Oid			crel = child->filter_rel;
+	AttrNumber	catt = child->filter_att;
 	ListCell   *lc;
-	Oid			crel;
-	AttrNumber	catt;
 
-	shape_of(a->query, &child);
-	shape_of(a->parent_query, &parent);
-	crel = child.filter_rel;
-	catt = child.filter_att;
-
-	if (OidIsValid(crel))
-	{
-		a->table_name = get_rel_name(crel);
-		a->column_name = get_attname(crel, catt, false);
-	}
+	memset(r, 0, sizeof(*r));
+	if (!OidIsValid(crel))
+		return;
 
 	/* deferred field loaded per row */
-	if (OidIsValid(crel) && list_member_oid(parent.relids, crel) &&
-		list_length(child.relids) == 1 && !child.has_aggs &&
+	if (list_member_oid(parent->relids, crel) &&
+		list_length(child->relids) == 1 && !child->has_aggs &&
 		is_pkey_column(crel, catt))
 	{
 		StringInfoData cols;
 		bool		first = true;
 
 		initStringInfo(&cols);
-		foreach(lc, child.query->targetList)
+		foreach(lc, child->query->targetList)
 		{
 			TargetEntry *te = lfirst(lc);
 			Var		   *v = (Var *) strip_relabel((Node *) te->expr);
@@ -403,185 +595,445 @@ derive_fix(void *arg)
 							 get_attname(crel, v->varattno, false));
 			first = false;
 		}
-		appendStringInfo(buf,
-						 "deferred field loaded per row: %s of %s is fetched by primary key once per row. "
-						 "SQL: select it in the parent query. Django: remove %s from .only()/.defer(). "
-						 "Rails: add it to .select(...)",
-						 cols.len ? cols.data : "a column", qi(crel),
-						 cols.len ? cols.data : "the field");
+		r->found = true;
+		r->sql = psprintf("deferred field loaded per row: %s of %s is fetched by primary key once per row: select it in the parent query",
+						  cols.len ? cols.data : "a column", qi(crel));
+		r->django_extra = psprintf("remove %s from .only()/.defer()",
+								   cols.len ? cols.data : "the field");
+		r->rails_extra = pstrdup("add it to .select(...)");
+		r->sqla_extra = psprintf("undefer %s, or drop it from load_only()",
+								 cols.len ? cols.data : "the column");
+		return;
 	}
 
 	/* aggregate per row */
-	if (buf->len == 0 && OidIsValid(crel) && child.has_aggs)
+	if (child->has_aggs)
 	{
-		foreach(lc, parent.relids)
+		foreach(lc, parent->relids)
 		{
 			Oid			prel = lfirst_oid(lc);
-			ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
+			AttrNumber	patt;
+			bool		inferred;
+			char	   *pm,
+					   *cm;
 
-			if (fk)
-			{
-				char	   *pm = model_name(get_rel_name(prel), get_rel_name(crel));
-				char	   *cm = model_name(get_rel_name(crel), get_rel_name(prel));
-
-				appendStringInfo(buf,
-								 "aggregate per row: SQL: LEFT JOIN (SELECT %s, count(*) AS n FROM %s GROUP BY %s) c ON c.%s = %s.%s in the parent query. "
-								 "Django: annotate(%s_count=Count('%s')) on the %s queryset. "
-								 "Rails: %c%s.left_joins(:%s).group(:id).count, or a counter_cache",
-								 qa(crel, catt), qi(crel), qa(crel, catt),
-								 qa(crel, catt), qi(prel), qa(prel, fk->confkey[0]),
-								 cm, cm, pm, pg_toupper((unsigned char) pm[0]),
-								 pm + 1, plural(cm));
-				break;
-			}
+			if (prel == crel || !refers_to(crel, catt, prel, &patt, &inferred))
+				continue;
+			pm = model_name(get_rel_name(prel), get_rel_name(crel));
+			cm = model_name(get_rel_name(crel), get_rel_name(prel));
+			r->found = true;
+			r->inferred = inferred;
+			r->sql = psprintf("aggregate per row: LEFT JOIN (SELECT %s, count(*) AS n FROM %s GROUP BY %s) c ON c.%s = %s.%s in the parent query",
+							  qa(crel, catt), qi(crel), qa(crel, catt),
+							  qa(crel, catt), qi(prel), qa(prel, patt));
+			r->django_extra = psprintf(".annotate(%s_count=Count('%s')) on the %s queryset",
+									   singular(cm), singular(cm), singular(pm));
+			r->rails_extra = psprintf("%s.left_joins(:%s).group(:id).count, or a counter_cache",
+									  class_name(prel, crel), plural(singular(cm)));
+			r->sqla_extra = psprintf("a subquery of func.count() grouped by %s.%s, outer-joined to the %s query",
+									 qi(crel), qa(crel, catt), class_name(prel, crel));
+			return;
 		}
 	}
 
-	/* forward FK: a parent table references the child's filter column */
-	if (buf->len == 0 && OidIsValid(crel))
+	/* forward: a parent table refers to the child's filter column */
+	foreach(lc, parent->relids)
 	{
-		foreach(lc, parent.relids)
-		{
-			Oid			prel = lfirst_oid(lc);
-			ListCell   *lc2;
+		Oid			prel = lfirst_oid(lc);
+		bool		inferred;
+		AttrNumber	patt;
+		char	   *f;
 
-			foreach(lc2, fkeys_of(prel))
-			{
-				ForeignKeyCacheInfo *fk = lfirst(lc2);
-				char	   *f;
-
-				if (fk->nkeys != 1 || fk->confrelid != crel ||
-					fk->confkey[0] != catt)
-					continue;
-				f = field_name(get_attname(prel, fk->conkey[0], false));
-				appendStringInfo(buf,
-								 "JOIN %s ON %s.%s = %s.%s / Django: select_related('%s') / Rails: includes(:%s)",
-								 qi(crel), qi(crel), qa(crel, catt),
-								 qi(prel), qa(prel, fk->conkey[0]), f, f);
-				break;
-			}
-			if (buf->len)
-				break;
-		}
+		if (prel == crel)
+			continue;
+		patt = forward_column(prel, crel, catt, &inferred);
+		if (patt == InvalidAttrNumber)
+			continue;
+		f = field_name(get_attname(prel, patt, false));
+		r->found = true;
+		r->inferred = inferred;
+		r->sql = psprintf("JOIN %s ON %s.%s = %s.%s", qi(crel), qi(crel),
+						  qa(crel, catt), qi(prel), qa(prel, patt));
+		r->django_select = psprintf("'%s'", f);
+		r->rails = psprintf(":%s", f);
+		r->sqla = psprintf("joinedload(%s.%s)", class_name(prel, crel), f);
+		return;
 	}
 
 	/* many-to-many through a link table */
-	if (buf->len == 0 && OidIsValid(crel) && list_length(child.relids) >= 2)
+	if (list_length(child->relids) >= 2)
 	{
-		foreach(lc, parent.relids)
+		foreach(lc, parent->relids)
 		{
 			Oid			prel = lfirst_oid(lc);
-			ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
+			AttrNumber	patt;
+			bool		inferred;
 			ListCell   *lc2;
 
-			if (fk == NULL)
+			if (prel == crel || !refers_to(crel, catt, prel, &patt, &inferred))
 				continue;
-			foreach(lc2, fkeys_of(crel))
+			foreach(lc2, child->relids)
 			{
-				ForeignKeyCacheInfo *other = lfirst(lc2);
-				char	   *link;
-				char	   *pname;
-				char	   *f;
-				int			pl;
+				Oid			orel = lfirst_oid(lc2);
+				AttrNumber	oatt = InvalidAttrNumber;
+				AttrNumber	okey = InvalidAttrNumber;
+				bool		oinf = false;
+				Relation	rel;
+				TupleDesc	desc;
+				char	   *link,
+						   *pname,
+						   *f,
+						   *other;
+				int			i,
+							pl;
 
-				if (other->nkeys != 1 || other == fk ||
-					other->conkey[0] == catt ||
-					!list_member_oid(child.relids, other->confrelid) ||
-					other->confrelid == crel)
+				if (orel == crel || orel == prel)
+					continue;
+				/* the link table's other column, to orel */
+				rel = table_open(crel, AccessShareLock);
+				desc = RelationGetDescr(rel);
+				for (i = 0; i < desc->natts && oatt == InvalidAttrNumber; i++)
+				{
+					Form_pg_attribute a = TupleDescAttr(desc, i);
+
+					if (!a->attisdropped && a->attnum != catt &&
+						refers_to(crel, a->attnum, orel, &okey, &oinf))
+						oatt = a->attnum;
+				}
+				table_close(rel, AccessShareLock);
+				if (oatt == InvalidAttrNumber)
 					continue;
 				/* Django names the link table "<parent table>_<field>" */
 				link = get_rel_name(crel);
 				pname = get_rel_name(prel);
 				pl = strlen(pname);
+				other = plural(singular(model_name(get_rel_name(orel), pname)));
 				if (strncmp(link, pname, pl) == 0 && link[pl] == '_')
 					f = pstrdup(link + pl + 1);
 				else
-					f = plural(model_name(get_rel_name(other->confrelid), pname));
-				appendStringInfo(buf,
-								 "JOIN %s ON %s.%s = %s.%s JOIN %s ON %s.%s = %s.%s / Django: prefetch_related('%s') / Rails: includes(:%s)",
-								 qi(crel), qi(crel), qa(crel, catt),
-								 qi(prel), qa(prel, fk->confkey[0]),
-								 qi(other->confrelid), qi(other->confrelid),
-								 qa(other->confrelid, other->confkey[0]),
-								 qi(crel), qa(crel, other->conkey[0]),
-								 f, f);
-				break;
+					f = other;
+				r->found = true;
+				r->inferred = inferred || oinf;
+				r->sql = psprintf("JOIN %s ON %s.%s = %s.%s JOIN %s ON %s.%s = %s.%s",
+								  qi(crel), qi(crel), qa(crel, catt),
+								  qi(prel), qa(prel, patt),
+								  qi(orel), qi(orel), qa(orel, okey),
+								  qi(crel), qa(crel, oatt));
+				r->django_prefetch = psprintf("'%s'", f);
+				r->rails = psprintf(":%s", other);
+				r->sqla = psprintf("selectinload(%s.%s)", class_name(prel, crel),
+								   other);
+				return;
 			}
-			if (buf->len)
-				break;
 		}
 	}
 
-	/* reverse FK: the child's filter column references a parent table */
-	if (buf->len == 0 && OidIsValid(crel))
+	/* reverse: the child's filter column refers to a parent table */
+	foreach(lc, parent->relids)
 	{
-		foreach(lc, parent.relids)
-		{
-			Oid			prel = lfirst_oid(lc);
-			ForeignKeyCacheInfo *fk = fkey_from(crel, catt, prel);
-			char	   *cm;
+		Oid			prel = lfirst_oid(lc);
+		AttrNumber	patt;
+		bool		inferred;
+		char	   *cm;
 
-			if (fk == NULL)
-				continue;
-			cm = model_name(get_rel_name(crel), get_rel_name(prel));
-			appendStringInfo(buf,
-							 "JOIN %s ON %s.%s = %s.%s, or one query with %s = ANY(...) for all parents / "
-							 "Django: prefetch_related('%s_set') (or the ForeignKey's related_name) / Rails: includes(:%s)",
-							 qi(crel), qi(crel), qa(crel, catt),
-							 qi(prel), qa(prel, fk->confkey[0]),
-							 qa(crel, catt), cm, plural(cm));
-			break;
+		if (prel == crel || !refers_to(crel, catt, prel, &patt, &inferred))
+			continue;
+		cm = model_name(get_rel_name(crel), get_rel_name(prel));
+		r->found = true;
+		r->inferred = inferred;
+		r->sql = psprintf("JOIN %s ON %s.%s = %s.%s, or one query with %s = ANY(...) for all parents",
+						  qi(crel), qi(crel), qa(crel, catt),
+						  qi(prel), qa(prel, patt), qa(crel, catt));
+		r->django_prefetch = psprintf("'%s_set'", singular(cm));
+		r->rails = psprintf(":%s", plural(singular(cm)));
+		r->sqla = psprintf("selectinload(%s.%s)", class_name(prel, crel),
+						   plural(singular(cm)));
+		return;
+	}
+}
+
+/*---- parts ----*/
+
+/*
+ * items_append
+ *		Append the items of "part" (a list joined by "sep") to buf (of
+ *		"size" bytes, joined by sep too), skipping those already there and
+ *		those that would not fit whole.
+ */
+static void
+items_append(char *buf, int size, const char *part, const char *sep)
+{
+	int			seplen = strlen(sep);
+	const char *p = part;
+
+	while (p && *p)
+	{
+		const char *e = strstr(p, sep);
+		int			n = e ? e - p : (int) strlen(p);
+		int			used = strlen(buf);
+		const char *q = buf;
+		bool		dup = false;
+
+		while (n > 0 && *q)
+		{
+			const char *qe = strstr(q, sep);
+			int			qn = qe ? qe - q : (int) strlen(q);
+
+			if (qn == n && strncmp(q, p, n) == 0)
+			{
+				dup = true;
+				break;
+			}
+			q = qe ? qe + seplen : q + qn;
 		}
+		if (n > 0 && !dup && used + (used ? seplen : 0) + n < size)
+		{
+			if (used)
+				strcat(buf, sep);
+			strncat(buf, p, n);
+		}
+		p = e ? e + seplen : NULL;
+	}
+}
+
+/* Merge one relation's fix into a finding's. */
+static void
+fix_add(pfgFix *fix, const relFix *r)
+{
+	if (!r->found)
+		return;
+	fix->found = true;
+	fix->inferred |= r->inferred;
+	fix->nrel++;
+#define ADD(field, v, sep) \
+	if (v) items_append(fix->field, sizeof(fix->field), v, sep)
+	ADD(sql, r->sql, "; ");
+	ADD(django_select, r->django_select, ", ");
+	ADD(django_prefetch, r->django_prefetch, ", ");
+	ADD(django_extra, r->django_extra, "; ");
+	ADD(rails, r->rails, ", ");
+	ADD(rails_extra, r->rails_extra, "; ");
+	ADD(sqla, r->sqla, ", ");
+	ADD(sqla_extra, r->sqla_extra, "; ");
+#undef ADD
+}
+
+/*---- the suggestion text ----*/
+
+/* The parts of several fixes, as the composer takes them. */
+typedef struct fixParts
+{
+	char		sql[PFG_FIX_SQL_LEN * 2];
+	char		django_select[PFG_FIX_PART_LEN * 2];
+	char		django_prefetch[PFG_FIX_PART_LEN * 2];
+	char		django_extra[PFG_FIX_PART_LEN * 2];
+	char		rails[PFG_FIX_PART_LEN * 2];
+	char		rails_extra[PFG_FIX_PART_LEN * 2];
+	char		sqla[PFG_FIX_PART_LEN * 2];
+	char		sqla_extra[PFG_FIX_PART_LEN * 2];
+} fixParts;
+
+/*
+ * compose
+ *		The suggestion from merged parts: the SQL, then one line per framework
+ *		(only "framework"'s when the requests were tagged with one):
+ *		"JOIN ... / Django: .select_related('a').prefetch_related('b') /
+ *		Rails: .includes(:a, :b) / SQLAlchemy: .options(joinedload(P.a),
+ *		selectinload(P.b))".  Without parts, the generic fix (naming the
+ *		repeated filter column when known).
+ */
+static char *
+compose(int framework, bool inferred, const char *column, const fixParts *p)
+{
+	StringInfoData b;
+	bool		any = p->sql[0] || p->django_select[0] || p->django_prefetch[0] ||
+		p->django_extra[0] || p->rails[0] || p->rails_extra[0] || p->sqla[0] ||
+		p->sqla_extra[0];
+
+	initStringInfo(&b);
+	if (!any)
+	{
+		if (column && column[0])
+			appendStringInfo(&b, "load all rows at once: SQL: one query with %s = ANY($1) or a JOIN with the parent query",
+							 quote_identifier(column));
+		else
+			appendStringInfoString(&b, "load the related rows in the parent query: SQL: a JOIN or one query with = ANY($1)");
+		if (framework == PFG_FW_NONE || framework == PFG_FW_DJANGO)
+			appendStringInfoString(&b, " / Django: .select_related()/.prefetch_related()");
+		if (framework == PFG_FW_NONE || framework == PFG_FW_RAILS)
+			appendStringInfoString(&b, " / Rails: .includes()");
+		if (framework == PFG_FW_NONE || framework == PFG_FW_SQLALCHEMY)
+			appendStringInfoString(&b, " / SQLAlchemy: .options(joinedload()/selectinload())");
+		return b.data;
+	}
+	appendStringInfoString(&b, p->sql);
+	if ((framework == PFG_FW_NONE || framework == PFG_FW_DJANGO) &&
+		(p->django_select[0] || p->django_prefetch[0] || p->django_extra[0]))
+	{
+		appendStringInfo(&b, "%sDjango: ", b.len ? " / " : "");
+		if (p->django_select[0])
+			appendStringInfo(&b, ".select_related(%s)", p->django_select);
+		if (p->django_prefetch[0])
+			appendStringInfo(&b, ".prefetch_related(%s)", p->django_prefetch);
+		if (p->django_extra[0])
+			appendStringInfo(&b, "%s%s",
+							 p->django_select[0] || p->django_prefetch[0] ? "; " : "",
+							 p->django_extra);
+	}
+	if ((framework == PFG_FW_NONE || framework == PFG_FW_RAILS) &&
+		(p->rails[0] || p->rails_extra[0]))
+	{
+		appendStringInfo(&b, "%sRails: ", b.len ? " / " : "");
+		if (p->rails[0])
+			appendStringInfo(&b, ".includes(%s)", p->rails);
+		if (p->rails_extra[0])
+			appendStringInfo(&b, "%s%s", p->rails[0] ? "; " : "", p->rails_extra);
+	}
+	if ((framework == PFG_FW_NONE || framework == PFG_FW_SQLALCHEMY) &&
+		(p->sqla[0] || p->sqla_extra[0]))
+	{
+		appendStringInfo(&b, "%sSQLAlchemy: ", b.len ? " / " : "");
+		if (p->sqla[0])
+			appendStringInfo(&b, ".options(%s)", p->sqla);
+		if (p->sqla_extra[0])
+			appendStringInfo(&b, "%s%s", p->sqla[0] ? "; " : "", p->sqla_extra);
+	}
+	if (inferred)
+		appendStringInfoString(&b, " (relations inferred from column names: no foreign key links these tables)");
+	return b.data;
+}
+
+/* Add one fix's parts to merged parts. */
+static void
+parts_add(fixParts *p, const pfgFix *f)
+{
+#define ADD(field, sep) items_append(p->field, sizeof(p->field), f->field, sep)
+	ADD(sql, "; ");
+	ADD(django_select, ", ");
+	ADD(django_prefetch, ", ");
+	ADD(django_extra, "; ");
+	ADD(rails, ", ");
+	ADD(rails_extra, "; ");
+	ADD(sqla, ", ");
+	ADD(sqla_extra, "; ");
+#undef ADD
+}
+
+/*
+ * pfg_fix_compose
+ *		The suggestion text of one fix, for "framework" (pfgFramework).
+ */
+char *
+pfg_fix_compose(int framework, const pfgFix *fix)
+{
+	fixParts   *p = palloc0(sizeof(fixParts));
+
+	parts_add(p, fix);
+	return compose(framework, fix->inferred, fix->column_name, p);
+}
+
+/*---- deriving a fix ----*/
+
+typedef struct fixArgs
+{
+	const char *parent_query;
+	const char *const *queries;
+	int			nqueries;
+	pfgFix	   *fix;
+} fixArgs;
+
+/*
+ * derive_fix
+ *		The body of pfg_fix_derive, run guarded.  May ERROR.
+ */
+static void
+derive_fix(void *arg)
+{
+	fixArgs    *a = (fixArgs *) arg;
+	stmtShape	parent;
+	stmtShape  *children = palloc0(sizeof(stmtShape) * a->nqueries);
+	bool		any = false;
+	int			i;
+
+	/* the children first: without a repeated filter there is nothing to do */
+	for (i = 0; i < a->nqueries; i++)
+	{
+		shape_of(a->queries[i], &children[i]);
+		any |= OidIsValid(children[i].filter_rel);
+		if (i == 0 && OidIsValid(children[i].filter_rel))
+		{
+			char	   *t = get_rel_name(children[i].filter_rel);
+			char	   *c = get_attname(children[i].filter_rel,
+										children[i].filter_att, true);
+
+			if (t)
+				strlcpy(a->fix->table_name, t, NAMEDATALEN);
+			if (c)
+				strlcpy(a->fix->column_name, c, NAMEDATALEN);
+		}
+	}
+	if (!any)
+		return;
+	shape_of(a->parent_query, &parent);
+	for (i = 0; i < a->nqueries; i++)
+	{
+		relFix		r;
+
+		derive_relation(&parent, &children[i], &r);
+		fix_add(a->fix, &r);
 	}
 }
 
 /*
+ * pfg_fix_derive
+ *		See the file header: the fix of an N+1 (nqueries = 1) or of the
+ *		members of a repeating sequence, against their parent, in the
+ *		current database.  Fills *fix (zeroed first) and returns the
+ *		suggestion for "framework".  Errors in the analysis are caught (a
+ *		query cancel is re-thrown): the fix is then the generic one.  This is
+ *		the pfg_fix_fn that perfguard.c registers with the scope.
+ */
+char *
+pfg_fix_derive(const char *parent_query, const char *const *queries,
+			   int nqueries, int framework, pfgFix *fix)
+{
+	fixArgs		a;
+
+	memset(fix, 0, sizeof(pfgFix));
+	a.parent_query = parent_query;
+	a.queries = queries;
+	a.nqueries = nqueries;
+	a.fix = fix;
+	if (nqueries > 0 && queries[0] != NULL &&
+		!pfg_report_guarded(derive_fix, &a, CurrentMemoryContext))
+		memset(fix, 0, sizeof(pfgFix));
+	return pfg_fix_compose(framework, fix);
+}
+
+/*
  * pfg_n_plus_one_fix
- *		See the file header.  Sets table_name and column_name to the repeated
- *		filter (when found) and *suggestion to the fix (always, a generic one
- *		when nothing more precise is known).  Errors in the analysis are
- *		caught: the generic suggestion is returned.
+ *		The fix of one N+1 child, for every framework: table_name and
+ *		column_name of the repeated filter (when found) and the suggestion
+ *		(always; the generic one when nothing more precise is known).
  */
 void
 pfg_n_plus_one_fix(const char *parent_query, const char *query,
 				   char **table_name, char **column_name, char **suggestion)
 {
-	StringInfoData buf;
-	fixArgs		a;
+	pfgFix		fix;
 
-	initStringInfo(&buf);
-	memset(&a, 0, sizeof(a));
-	a.parent_query = parent_query;
-	a.query = query;
-	a.buf = &buf;
-	if (!pfg_report_guarded(derive_fix, &a, CurrentMemoryContext))
-	{
-		resetStringInfo(&buf);
-		a.table_name = a.column_name = NULL;
-	}
-	*table_name = a.table_name;
-	*column_name = a.column_name;
-
-	if (buf.len == 0)
-	{
-		if (*table_name && *column_name)
-			appendStringInfo(&buf,
-							 "load all rows at once: SQL: one query with %s = ANY($1) or a JOIN with the parent query / "
-							 "Django: select_related()/prefetch_related() / Rails: includes()",
-							 quote_identifier(*column_name));
-		else
-			appendStringInfoString(&buf,
-								   "load the related rows in the parent query: SQL: a JOIN or one query with = ANY($1) / "
-								   "Django: select_related()/prefetch_related() / Rails: includes()");
-	}
-	*suggestion = buf.data;
+	*suggestion = pfg_fix_derive(parent_query, &query, 1, PFG_FW_NONE, &fix);
+	*table_name = fix.table_name[0] ? pstrdup(fix.table_name) : NULL;
+	*column_name = fix.column_name[0] ? pstrdup(fix.column_name) : NULL;
 }
+
+/*---- SQL functions ----*/
 
 /*
  * perfguard_n_plus_one_fix
  *		perfguard._n_plus_one_fix(parent text, query text): (table_name,
  *		column_name, suggestion) for an N+1 child query and its parent,
- *		derived from the foreign keys of the current database.
+ *		derived from the catalog of the current database.
  */
 Datum
 perfguard_n_plus_one_fix(PG_FUNCTION_ARGS)
@@ -613,5 +1065,140 @@ perfguard_n_plus_one_fix(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(suggestion);
 		nulls[2] = false;
 	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* A text[] argument as a C string array (NULL elements skipped). */
+static List *
+text_array_arg(FunctionCallInfo fcinfo, int argno)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	int			i;
+	List	   *l = NIL;
+
+	if (PG_ARGISNULL(argno))
+		return NIL;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("fix parts must be one-dimensional arrays")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+	for (i = 0; i < n; i++)
+		if (!enulls[i])
+			l = lappend(l, text_to_cstring(DatumGetTextPP(elems[i])));
+	return l;
+}
+
+/* The pfgFramework of a name ("django", "rails", "sqlalchemy"), or NONE. */
+static int
+framework_of(const char *name)
+{
+	if (name == NULL)
+		return PFG_FW_NONE;
+	if (strcmp(name, "django") == 0)
+		return PFG_FW_DJANGO;
+	if (strcmp(name, "rails") == 0)
+		return PFG_FW_RAILS;
+	if (strcmp(name, "sqlalchemy") == 0)
+		return PFG_FW_SQLALCHEMY;
+	return PFG_FW_NONE;
+}
+
+/*
+ * perfguard_fix_suggestion
+ *		perfguard._fix_suggestion(framework, inferred, column_name, sql[],
+ *		django_select[], django_prefetch[], django_extra[], rails[],
+ *		rails_extra[], sqla[], sqla_extra[]): the one suggestion of the
+ *		merged parts of several fixes (the N+1s of one loop), for one
+ *		framework or, when framework is NULL, all three.  Pure: no catalog.
+ */
+Datum
+perfguard_fix_suggestion(PG_FUNCTION_ARGS)
+{
+	int			framework = framework_of(PG_ARGISNULL(0) ? NULL :
+										 text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	bool		inferred = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	char	   *column = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	fixParts   *p = palloc0(sizeof(fixParts));
+	char	   *fields[8];
+	int			sizes[8];
+	const char *seps[8] = {"; ", ", ", ", ", "; ", ", ", "; ", ", ", "; "};
+	int			i;
+
+	fields[0] = p->sql;
+	fields[1] = p->django_select;
+	fields[2] = p->django_prefetch;
+	fields[3] = p->django_extra;
+	fields[4] = p->rails;
+	fields[5] = p->rails_extra;
+	fields[6] = p->sqla;
+	fields[7] = p->sqla_extra;
+	sizes[0] = sizeof(p->sql);
+	for (i = 1; i < 8; i++)
+		sizes[i] = sizeof(p->django_select);
+	for (i = 0; i < 8; i++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, text_array_arg(fcinfo, 3 + i))
+			items_append(fields[i], sizes[i], lfirst(lc), seps[i]);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(compose(framework, inferred, column, p)));
+}
+
+/*
+ * perfguard_fix_parts
+ *		perfguard._fix_parts(parent text, queries text[]): the parts of the
+ *		fix of one N+1 (one query) or of a repeating sequence, derived now
+ *		from the catalog of the current database.  The views use it for a
+ *		finding that has no stored fix (recorded before this version, or
+ *		whose recording backend could not derive it).
+ */
+Datum
+perfguard_fix_parts(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[12];
+	bool		nulls[12];
+	char	   *parent = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	List	   *ql = text_array_arg(fcinfo, 1);
+	const char **queries;
+	pfgFix		fix;
+	ListCell   *lc;
+	int			n = 0;
+	int			j = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	queries = palloc0(sizeof(char *) * (list_length(ql) + 1));
+	foreach(lc, ql)
+		queries[n++] = lfirst(lc);
+	(void) pfg_fix_derive(parent, queries, n, PFG_FW_NONE, &fix);
+
+	memset(nulls, 0, sizeof(nulls));
+	values[j++] = BoolGetDatum(fix.found);
+	values[j++] = BoolGetDatum(fix.inferred);
+#define TXT(f) \
+	do { \
+		if (fix.f[0]) \
+			values[j++] = CStringGetTextDatum(fix.f); \
+		else \
+			nulls[j++] = true; \
+	} while (0)
+	TXT(table_name);
+	TXT(column_name);
+	TXT(sql);
+	TXT(django_select);
+	TXT(django_prefetch);
+	TXT(django_extra);
+	TXT(rails);
+	TXT(rails_extra);
+	TXT(sqla);
+	TXT(sqla_extra);
+#undef TXT
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -23,6 +23,14 @@
  * something becomes visible: a finding (flushed at the end of the statement
  * that changed it) and the scope's request statistics (at its end).
  *
+ * The fix of a new N+1 or sequence finding is derived once, by the backend
+ * that records it first (it is connected to the finding's database): the
+ * store says when a finding has no fix yet, the finding is queued here, and
+ * the queue is drained by the fix function perfguard.c registers, at the
+ * end of an executor statement (or the start of the next one, or a view
+ * read): never in the middle of transaction control, where no
+ * subtransaction may start.
+ *
  * Copyright (c) 2026, perfguard developers
  *
  * IDENTIFICATION
@@ -32,6 +40,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -83,6 +92,7 @@ typedef struct scopeFp
 	int16		seq_idx;		/* repeating sequence it belongs to, or -1 */
 	void	   *hint[3];		/* where its findings were stored last */
 	uint64		last_pos;		/* ring position of its last execution */
+	bool		self;			/* perfguard's own report statement */
 } scopeFp;
 
 /* A repeating sequence of fingerprints (for each book: author, publisher). */
@@ -129,6 +139,7 @@ typedef struct pfgScope
 	char		key[PFG_COMMENT_LEN];
 	char		label[PFG_ROUTE_LEN];
 	uint32		route_hash;
+	int			framework;		/* pfgFramework of its tags */
 	int64		queries;
 	double		total_ms;
 	TimestampTz last_end;
@@ -163,7 +174,23 @@ static bool last_comment_tagged = false;
 static char last_comment_key[PFG_COMMENT_LEN];
 static char last_comment_label[PFG_ROUTE_LEN];
 static bool last_comment_ignore = false;
+static int	last_comment_framework = PFG_FW_NONE;
 static int	last_span_off = -1;	/* span id position in last_comment */
+
+/*---- fixes to derive (findings, issue 17) ----*/
+#define PFG_MAX_PENDING_FIXES	16
+typedef struct pendingFix
+{
+	pfgFindingKey key;
+	int			framework;
+	int			nq;
+	uint64		queries[PFG_SEQ_MAX];
+} pendingFix;
+static pendingFix pending_fixes[PFG_MAX_PENDING_FIXES];
+static int	npending_fixes = 0;
+
+/* the last top-level execution's fingerprint (perfguard's own reports) */
+static pfgScopeRef last_exec_ref;
 
 /* The current statement carries perfguard='ignore'. */
 static bool stmt_ignore = false;
@@ -181,6 +208,8 @@ static void capture_example(scopeFp *fp, const char *src, int loc, int len,
 							ParamListInfo params);
 static void scope_guard(int action, int sqlstate, scopeFp *fp,
 						const char *src, int loc, int len);
+static void fix_queue(const pfgFindingKey *key, int nq, const uint64 *queries);
+static void fix_drain(void);
 
 /*
  * The fix of an N+1, for the guard's hint: derived from the catalogs by a
@@ -252,6 +281,7 @@ scope_begin(bool explicit_scope, bool tagged, const char *key,
 		strlcpy(scope.label, application_name ? application_name : "",
 				sizeof(scope.label));
 	scope.route_hash = pfg_route_hash(scope.label);
+	scope.framework = PFG_FW_NONE;
 	scope.queries = 0;
 	scope.total_ms = 0;
 	scope.last_select = 0;
@@ -298,7 +328,7 @@ scope_end(void)
 		{
 			scopeFp    *fp = &scope.fps[i];
 
-			if (fp->ignore_state == 2)
+			if (fp->ignore_state == 2 || fp->self)
 				continue;
 			d.had_n_plus_one |= fp->np_fired;
 			d.had_duplicate |= fp->dup_fired;
@@ -571,6 +601,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 												 last_comment_label,
 												 sizeof(last_comment_label),
 												 &last_comment_ignore);
+			last_comment_framework = pfg_tag_framework(cstart, clen);
 			if (clen < PFG_COMMENT_LEN)
 			{
 				memcpy(last_comment, cstart, clen);
@@ -593,6 +624,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 		{
 			scope_end();
 			scope_begin(false, true, last_comment_key, last_comment_label);
+			scope.framework = last_comment_framework;
 		}
 	}
 
@@ -666,6 +698,9 @@ pfg_scope_statement_end(double exec_ms)
 		scope_flush_findings();
 	if (scope.end_after)
 		scope_end();
+	/* not after transaction control (exec_ms < 0 is a utility statement) */
+	if (unlikely(npending_fixes > 0) && exec_ms >= 0)
+		fix_drain();
 }
 
 /*---- detectors ----*/
@@ -759,6 +794,9 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	ref->np_add = 0;
 	ref->dup_add = 0;
 
+	if (unlikely(npending_fixes > 0))
+		fix_drain();
+
 	exec_seq++;
 	if (!scope.open)
 		return;
@@ -783,6 +821,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	fp->repeats++;
 	ref->gen = scope.gen;
 	ref->fpidx = fp - scope.fps;
+	last_exec_ref = *ref;
 
 	scope.ring[scope.ring_n & (PFG_RING - 1)] = queryid;
 	scope.ring_n++;
@@ -945,17 +984,13 @@ scope_guard(int action, int sqlstate, scopeFp *fp,
 		text = pfg_normalize_query(src, loc, &n);
 		if (sqlstate == ERRCODE_PFG_N_PLUS_ONE)
 		{
-			char	   *t,
-					   *c,
-					   *h;
+			pfgFix		fix;
+			const char *q = text;
 
 			parent = pfg_store_get_query(GetUserId(), MyDatabaseId,
 										 fp->parent_queryid, true);
 			if (scope_fix_fn)
-			{
-				scope_fix_fn(parent, text, &t, &c, &h);
-				hint = h;
-			}
+				hint = scope_fix_fn(parent, &q, 1, scope.framework, &fix);
 		}
 	}
 	PG_CATCH();
@@ -1038,6 +1073,8 @@ scope_flush_findings(void)
 		if (!fp->dirty)
 			continue;
 		fp->dirty = false;
+		if (fp->self)
+			continue;			/* perfguard's own report statement */
 		mean = fp->repeats > 0 ? fp->total_ms / fp->repeats : 0;
 
 		memset(&key, 0, sizeof(key));
@@ -1066,9 +1103,11 @@ scope_flush_findings(void)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
+			d.framework = scope.framework;
 			if (fp->seq_idx >= 0)
 				d.seq_id = scope.seqs[fp->seq_idx].id;
-			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[0]);
+			if (pfg_store_record_finding(&key, scope.label, &d, &fp->hint[0]))
+				fix_queue(&key, 1, &fp->queryid);
 			fp->fl_np = true;
 			fp->fl_np_repeats = fp->repeats;
 			fp->fl_np_wasted = wasted;
@@ -1090,6 +1129,7 @@ scope_flush_findings(void)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
+			d.framework = scope.framework;
 			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[1]);
 			fp->fl_dup = true;
 			fp->fl_dup_execs = fp->dup_execs;
@@ -1111,6 +1151,7 @@ scope_flush_findings(void)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = fp->example;
+			d.framework = scope.framework;
 			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[2]);
 			fp->fl_wl = true;
 			fp->fl_wl_repeats = fp->repeats;
@@ -1170,7 +1211,9 @@ seq_flush(Oid userid)
 		d.cmdtype = CMD_SELECT;
 		d.nseq = sq->n;
 		d.seq = members;
-		pfg_store_record_finding(&key, scope.label, &d, NULL);
+		d.framework = scope.framework;
+		if (pfg_store_record_finding(&key, scope.label, &d, NULL))
+			fix_queue(&key, sq->n, members);
 		sq->fl_occ = true;
 		sq->fl_repeats = iters;
 		sq->fl_wasted = wasted;
@@ -1179,13 +1222,18 @@ seq_flush(Oid userid)
 
 /*
  * pfg_scope_flush
- *		Make this backend's open scope visible (called by the views).
+ *		Make this backend's open scope visible (called by the views, whose
+ *		own statement records no finding).
  */
 void
 pfg_scope_flush(void)
 {
+	/* the views call this: the running statement is a report */
+	pfg_scope_exclude(&last_exec_ref);
 	if (scope.open && scope.dirty)
 		scope_flush_findings();
+	if (npending_fixes > 0)
+		fix_drain();
 }
 
 /*
@@ -1232,8 +1280,8 @@ pfg_scope_end_explicit(int64 *queries, double *total_ms, int32 *n_plus_one,
 	*n_plus_one = *duplicates = *write_loops = 0;
 	for (i = 0; i < scope.nfps; i++)
 	{
-		if (scope.fps[i].ignore_state == 2)
-			continue;			/* suppressed */
+		if (scope.fps[i].ignore_state == 2 || scope.fps[i].self)
+			continue;			/* suppressed, or perfguard's own */
 		if (scope.fps[i].np_fired)
 			(*n_plus_one)++;
 		if (scope.fps[i].dup_fired)
@@ -1246,4 +1294,96 @@ pfg_scope_end_explicit(int64 *queries, double *total_ms, int32 *n_plus_one,
 		scope.queries--;
 	scope_end();
 	return true;
+}
+
+/*---- findings: route, report statements, fixes (issue 17) ----*/
+
+/*
+ * pfg_scope_route
+ *		The label (route) of the open scope, or NULL: the plan samples of a
+ *		statement carry the route of the request that ran it.
+ */
+const char *
+pfg_scope_route(void)
+{
+	return scope.open ? scope.label : NULL;
+}
+
+/*
+ * pfg_scope_exclude
+ *		The execution "ref" was perfguard's own report statement (report.c
+ *		marked it while it ran): its fingerprint records no finding and flags
+ *		no request.  Called at its end, before the statement's flush.
+ */
+void
+pfg_scope_exclude(const pfgScopeRef *ref)
+{
+	if (ref->gen != 0 && ref->gen == scope.gen && scope.open &&
+		ref->fpidx >= 0 && ref->fpidx < scope.nfps)
+		scope.fps[ref->fpidx].self = true;
+}
+
+/*
+ * fix_queue
+ *		Remember a finding whose fix this backend claimed (the store said it
+ *		has none): fix_drain derives it where a subtransaction may start.
+ *		A full queue drops it; the report then derives the fix itself when it
+ *		runs in the finding's database.
+ */
+static void
+fix_queue(const pfgFindingKey *key, int nq, const uint64 *queries)
+{
+	pendingFix *pf;
+
+	if (scope_fix_fn == NULL || npending_fixes >= PFG_MAX_PENDING_FIXES)
+		return;
+	pf = &pending_fixes[npending_fixes++];
+	pf->key = *key;
+	pf->framework = scope.framework;
+	pf->nq = Min(nq, PFG_SEQ_MAX);
+	memcpy(pf->queries, queries, sizeof(uint64) * pf->nq);
+}
+
+/*
+ * fix_drain
+ *		Derive and store the fixes of the queued findings.  Only inside a
+ *		healthy transaction, outside parallel mode and never during
+ *		transaction control (the callers are executor paths): the fix
+ *		function starts a subtransaction, which BeginInternalSubTransaction
+ *		refuses (FATAL) in the middle of BEGIN, SAVEPOINT or ROLLBACK.  Each
+ *		entry leaves the queue before its fix is derived, so a failure (a
+ *		query cancel, re-thrown) never repeats.  Once per new finding, never
+ *		per statement.
+ */
+static void
+fix_drain(void)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+
+	if (!IsTransactionState() || IsAbortedTransactionBlockState() ||
+		IsInParallelMode() || !pfg_store_ready())
+		return;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "perfguard fixes",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	while (npending_fixes > 0)
+	{
+		pendingFix	pf = pending_fixes[--npending_fixes];
+		const char *texts[PFG_SEQ_MAX];
+		char	   *parent;
+		pfgFix	   *fix = palloc0(sizeof(pfgFix));
+		int			i;
+
+		parent = pfg_store_get_query(pf.key.userid, pf.key.dbid,
+									 pf.key.parent_queryid, true);
+		for (i = 0; i < pf.nq; i++)
+			texts[i] = pfg_store_get_query(pf.key.userid, pf.key.dbid,
+										   pf.queries[i], true);
+		(void) scope_fix_fn(parent, texts, pf.nq, pf.framework, fix);
+		pfg_store_set_finding_fix(&pf.key, fix);
+		MemoryContextReset(cxt);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }

@@ -32,12 +32,15 @@ typedef struct pfgScopeRef
 } pfgScopeRef;
 
 /*
- * Derives the fix of an N+1 from its parent's and its own normalised text
- * (table_name, column_name, suggestion; palloc'd).  Never raises an error.
+ * Derives the fix of an N+1 (one query) or of a repeating sequence (its
+ * member queries) from the normalised texts of the parent and the
+ * children, in the vocabulary of "framework" (pfgFramework): fills *fix and
+ * returns the suggestion text (palloc'd, never NULL).  Reads the catalogs in
+ * a guarded subtransaction: never raises an error, except a query cancel.
  */
-typedef void (*pfg_fix_fn) (const char *parent_query, const char *query,
-							char **table_name, char **column_name,
-							char **suggestion);
+typedef char *(*pfg_fix_fn) (const char *parent_query,
+							 const char *const *queries, int nqueries,
+							 int framework, pfgFix *fix);
 
 extern void pfg_scope_set_fix_fn(pfg_fix_fn fn);
 extern void pfg_scope_statement_start(const char *src, int loc, int len);
@@ -55,5 +58,7 @@ extern void pfg_scope_begin_explicit(const char *label);
 extern bool pfg_scope_end_explicit(int64 *queries, double *total_ms,
 								   int32 *n_plus_one, int32 *duplicates,
 								   int32 *write_loops);
+extern const char *pfg_scope_route(void);
+extern void pfg_scope_exclude(const pfgScopeRef *ref);
 
 #endif							/* PFG_SCOPE_H */
