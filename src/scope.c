@@ -624,8 +624,10 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 		{
 			scope_end();
 			scope_begin(false, true, last_comment_key, last_comment_label);
-			scope.framework = last_comment_framework;
 		}
+		/* the framework of any tagged statement (explicit scopes too) */
+		if (scope.open && scope.framework == PFG_FW_NONE)
+			scope.framework = last_comment_framework;
 	}
 
 	if (scope.open && !scope.explicit_scope && !scope.tagged &&
