@@ -27,6 +27,7 @@ OBJS = \
 	src/index_advice.o \
 	src/keyset_cursor.o \
 	src/keyset.o \
+	src/findings.o \
 	src/store_views.o \
 	perfguard.o
 

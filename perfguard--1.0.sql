@@ -110,7 +110,8 @@ CREATE FUNCTION perfguard._findings_raw(kind integer,
     OUT fix_column text, OUT fix_sql text, OUT fix_django_select text,
     OUT fix_django_prefetch text, OUT fix_django_extra text,
     OUT fix_rails text, OUT fix_rails_extra text, OUT fix_sqla text,
-    OUT fix_sqla_extra text, OUT seq_members bigint[])
+    OUT fix_sqla_extra text, OUT seq_members bigint[], OUT rule_kind text,
+    OUT rule_reason text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'perfguard_findings_raw'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED ROWS 1000;
@@ -170,24 +171,14 @@ CREATE VIEW perfguard._finding_kinds (kind_id, kind) AS
 
 -- Scope findings with their database and their suppression: in-band
 -- (perfguard='ignore' on the statement when it fired) or by a rule now (on
--- the statement, or on a member of the sequence; on the route; on the
--- statement on that route).
+-- the statement, or on a member of the sequence; on the statement on that
+-- route; on the route), which _findings_raw looks up.
 CREATE VIEW perfguard._scope_findings AS
-  WITH rules AS MATERIALIZED (SELECT * FROM perfguard._ignore_rules())
   SELECT k.kind AS finding_kind, f.*, d.datname::text AS database,
-         r.reason AS rule_reason, r.kind AS rule_kind,
-         f.ignored OR r.kind IS NOT NULL AS suppressed
+         f.ignored OR f.rule_kind IS NOT NULL AS suppressed
     FROM perfguard._findings_raw(0) f
     JOIN perfguard._finding_kinds k ON k.kind_id = f.kind_id
-    LEFT JOIN pg_database d ON d.oid = f.dbid
-    LEFT JOIN LATERAL (
-           SELECT i.kind, i.reason FROM rules i
-            WHERE (i.kind = 'queryid'
-                   AND (i.queryid = f.queryid OR i.queryid = ANY (f.sequence)))
-               OR (i.kind = 'route' AND i.route = f.route)
-               OR (i.kind = 'queryid_route' AND i.route = f.route
-                   AND (i.queryid = f.queryid OR i.queryid = ANY (f.sequence)))
-            ORDER BY i.kind LIMIT 1) r ON true;
+    LEFT JOIN pg_database d ON d.oid = f.dbid;
 
 CREATE FUNCTION perfguard._n_plus_one_fix(parent_query text, query text,
     OUT table_name text, OUT column_name text, OUT suggestion text)
@@ -784,6 +775,17 @@ COMMENT ON FUNCTION perfguard.refresh_advice() IS
 -- severity follows the rank: high for the cards that make up the first half
 -- of all the time to save, medium up to 80%, low for the rest and for cards
 -- that save nothing measurable.  Suppression rules apply to every card.
+CREATE FUNCTION perfguard._scope_cards(
+    OUT category text, OUT route text, OUT queryid bigint, OUT query text,
+    OUT detail text, OUT suggestion text, OUT impact_ms double precision,
+    OUT last_seen timestamptz, OUT framework text, OUT inferred boolean,
+    OUT queryids bigint[], OUT dbid oid)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_scope_cards'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED ROWS 500;
+COMMENT ON FUNCTION perfguard._scope_cards() IS
+  'The cards of perfguard.findings from the request scopes: one per loop (N+1s and sequences after one parent on one route, with one combined fix and their duplicates folded in), other duplicates, write loops';
+
 CREATE FUNCTION perfguard._findings(
     OUT category text, OUT severity text, OUT route text, OUT queryid bigint,
     OUT query text, OUT detail text, OUT suggestion text,
@@ -795,127 +797,20 @@ LANGUAGE sql VOLATILE PARALLEL UNSAFE
 -- a report over a few thousand rows: compiling it would take longer than
 -- running it (the planner's estimates of the functions are wide)
 SET jit = off
+-- its CTEs are estimated at a few rows each, and nested loops over hundreds
+-- of cards were the slowest part: hash them
+SET enable_nestloop = off
 AS $$
   WITH
   rules AS MATERIALIZED (SELECT * FROM perfguard._ignore_rules()),
-  everything AS MATERIALIZED (
-    SELECT * FROM perfguard._loop_findings WHERE NOT suppressed),
-  lf AS (
-    SELECT * FROM everything WHERE finding_kind IN ('n_plus_one', 'sequence')),
-  -- the N+1s not inside a reported sequence, and the sequences
-  seq_keys AS MATERIALIZED (
-    SELECT DISTINCT queryid, dbid, userid, route FROM lf
-     WHERE finding_kind = 'sequence'),
-  loop_rows AS (
-    SELECT f.* FROM lf f
-     WHERE f.finding_kind = 'sequence'
-        OR f.seq_id IS NULL
-        OR (f.seq_id, f.dbid, f.userid, f.route) NOT IN (
-             SELECT queryid, dbid, userid, route FROM seq_keys)),
-  loop_members AS (
-    SELECT l.dbid, l.route, l.parent_queryid, m.qid, m.qtext,
-           l.wasted_ms, m.ord
-      FROM loop_rows l,
-           unnest(l.children, l.child_queries) WITH ORDINALITY m(qid, qtext, ord)),
-  sf AS (
-    SELECT * FROM everything WHERE finding_kind IN ('duplicate', 'write_loop')),
-  -- duplicates of the lookups of a loop: part of that loop's card
-  folded AS (
-    SELECT d.dbid, d.route, m.parent_queryid, d.queryid,
-           sum(d.total_duplicates) AS dups
-      FROM sf d
-      JOIN (SELECT DISTINCT dbid, route, parent_queryid, qid FROM loop_members) m
-        ON m.dbid = d.dbid AND m.route = d.route AND m.qid = d.queryid
-     WHERE d.finding_kind = 'duplicate'
-     GROUP BY d.dbid, d.route, m.parent_queryid, d.queryid),
-  loops AS (
-    SELECT l.dbid, min(l.database) AS database, l.route, l.parent_queryid,
-           min(l.parent_query) AS parent_query,
-           bool_or(l.finding_kind = 'sequence') AS has_sequence,
-           count(*) AS nfindings,
-           max(l.max_repeats) AS max_repeats,
-           max(l.max_distinct_params) AS max_distinct,
-           sum(l.wasted_ms) AS wasted_ms, max(l.last_seen) AS last_seen,
-           max(l.framework) AS framework, bool_or(l.inferred) AS inferred,
-           (array_agg(l.queryid ORDER BY l.wasted_ms DESC, l.queryid))[1] AS queryid,
-           min(l.column_name) FILTER (WHERE l.finding_kind = 'n_plus_one') AS column_name,
-           array_agg(l.p_sql) AS p_sql,
-           array_agg(l.p_django_select) AS p_django_select,
-           array_agg(l.p_django_prefetch) AS p_django_prefetch,
-           array_agg(l.p_django_extra) AS p_django_extra,
-           array_agg(l.p_rails) AS p_rails,
-           array_agg(l.p_rails_extra) AS p_rails_extra,
-           array_agg(l.p_sqla) AS p_sqla,
-           array_agg(l.p_sqla_extra) AS p_sqla_extra,
-           bool_and(l.query IS NOT NULL OR l.queries IS NOT NULL) AS visible
-      FROM loop_rows l
-     GROUP BY l.dbid, l.route, l.parent_queryid),
-  loop_texts AS (
-    SELECT m.dbid, m.route, m.parent_queryid,
-           array_agg(m.qid ORDER BY m.wasted_ms DESC, m.ord) AS queryids,
-           string_agg(m.qtext, E'\n' ORDER BY m.wasted_ms DESC, m.ord) AS queries,
-           count(DISTINCT m.qid) AS nqueries
-      FROM (SELECT DISTINCT ON (dbid, route, parent_queryid, qid) *
-              FROM loop_members
-             ORDER BY dbid, route, parent_queryid, qid, wasted_ms DESC) m
-     GROUP BY m.dbid, m.route, m.parent_queryid),
-  loop_cards AS (
-    SELECT CASE WHEN l.has_sequence OR t.nqueries > 1 THEN 'n_plus_one_sequence'
-                ELSE 'n_plus_one' END AS category,
-           l.route, l.queryid, t.queries AS query,
-           CASE WHEN l.has_sequence OR t.nqueries > 1 THEN
-                  format('%s queries repeated %s times in one request after %s',
-                         t.nqueries, l.max_repeats,
-                         coalesce(left(l.parent_query, 80), 'an unknown parent'))
-                ELSE
-                  format('ran %s times in one request (%s distinct parameter sets) after %s',
-                         l.max_repeats, l.max_distinct,
-                         coalesce(left(l.parent_query, 80), 'an unknown parent'))
-           END ||
-           coalesce('; ' || (SELECT sum(x.dups) FROM folded x
-                              WHERE x.dbid = l.dbid AND x.route = l.route
-                                AND x.parent_queryid IS NOT DISTINCT FROM l.parent_queryid) ||
-                    ' of these lookups repeated one with the same parameters (those duplicates are this loop''s)', '') AS detail,
-           CASE WHEN l.visible THEN
-             perfguard._fix_suggestion(l.framework, l.inferred, l.column_name,
-               l.p_sql, l.p_django_select, l.p_django_prefetch, l.p_django_extra,
-               l.p_rails, l.p_rails_extra, l.p_sqla, l.p_sqla_extra) END AS suggestion,
-           l.wasted_ms AS impact_ms, l.last_seen, l.database, l.framework,
-           l.inferred, t.queryids, l.dbid
-      FROM loops l
-      JOIN loop_texts t
-        ON t.dbid = l.dbid AND t.route = l.route
-       AND t.parent_queryid IS NOT DISTINCT FROM l.parent_queryid),
+  -- the cards of the request scopes: loops (with their combined fix and
+  -- their duplicates folded in), other duplicates, write loops
   scope_cards AS (
-    SELECT 'duplicate'::text AS category, d.route, d.queryid, d.query,
-           format('same statement and parameters up to %s times in one request', d.max_duplicates) AS detail,
-           'the same query with the same parameters ran ' || d.max_duplicates ||
-           ' times in one request: run it once and reuse the result (a variable, '
-           'Django''s cached_property or the cache framework, Rails memoization), '
-           'or hoist it out of the loop' AS suggestion,
-           d.wasted_ms AS impact_ms, d.last_seen, d.database, d.framework,
-           false AS inferred, ARRAY[d.queryid] AS queryids, d.dbid
-      FROM sf d
-     WHERE d.finding_kind = 'duplicate'
-       AND NOT EXISTS (SELECT 1 FROM folded x
-                        WHERE x.dbid = d.dbid AND x.route = d.route
-                          AND x.queryid = d.queryid)
-    UNION ALL
-    SELECT 'write_loop', w.route, w.queryid, w.query,
-           format('%s ran %s times row by row in one request', w.command, w.max_repeats),
-           CASE w.command
-             WHEN 'INSERT' THEN
-               'one INSERT per row: use a multi-row INSERT ... VALUES (...), (...) or COPY / Django: bulk_create(objs, batch_size=500) / Rails: insert_all'
-             WHEN 'UPDATE' THEN
-               'one UPDATE per row: use one UPDATE ... FROM (VALUES ...) or UPDATE ... WHERE id = ANY($1) / Django: bulk_update(objs, fields) or queryset.update() / Rails: update_all or upsert_all'
-             WHEN 'DELETE' THEN
-               'one DELETE per row: use DELETE ... WHERE id = ANY($1) / Django: queryset.delete() / Rails: delete_all'
-             ELSE 'one statement per row: batch the rows into one statement'
-           END,
-           w.wasted_ms, w.last_seen, w.database, w.framework, false,
-           ARRAY[w.queryid], w.dbid
-      FROM sf w
-     WHERE w.finding_kind = 'write_loop'),
+    SELECT c.category, c.route, c.queryid, c.query, c.detail, c.suggestion,
+           c.impact_ms, c.last_seen, d.datname::text AS database, c.framework,
+           c.inferred, c.queryids, c.dbid
+      FROM perfguard._scope_cards() c
+      LEFT JOIN pg_database d ON d.oid = c.dbid),
   -- plan samples, by statement
   sq AS MATERIALIZED (SELECT * FROM perfguard._slow_queries()),
   pf AS MATERIALIZED (SELECT * FROM perfguard._plan_findings()),
@@ -1048,45 +943,41 @@ AS $$
                 EXISTS (SELECT 1 FROM plan_stmts p
                          WHERE p.dbid = a.dbid AND p.queryid = a.queryids[1]))),
   other_cards AS (
-    SELECT * FROM scope_cards
-    UNION ALL SELECT * FROM plan_cards
+    SELECT * FROM plan_cards
     UNION ALL SELECT * FROM index_cards),
   cards AS (
-    SELECT * FROM loop_cards
+    SELECT * FROM scope_cards
     UNION ALL
     -- rules on statements and routes apply to these cards too (the scope
-    -- findings of loops, duplicates and write loops were filtered already)
+    -- findings were filtered already)
     SELECT o.* FROM other_cards o
-     WHERE o.category IN ('duplicate', 'write_loop')
-        OR NOT EXISTS (
+     WHERE NOT EXISTS (
              SELECT 1 FROM rules i
               WHERE (i.kind = 'queryid' AND i.queryid = ANY (o.queryids))
                  OR (i.kind = 'route' AND i.route = o.route)
                  OR (i.kind = 'queryid_route' AND i.route = o.route
                      AND i.queryid = ANY (o.queryids)))),
+  -- one order for the rank and the running share of the time to save;
+  -- DROP advice comes after everything else
   ranked AS (
     SELECT c.*,
-           -- DROP advice comes after everything else, CREATE advice first
-           c.category IN ('index_unused', 'index_duplicate', 'index_redundant') AS is_drop,
-           sum(greatest(coalesce(c.impact_ms, 0), 0)) OVER () AS total,
-           sum(greatest(coalesce(c.impact_ms, 0), 0))
-             OVER (ORDER BY c.impact_ms DESC NULLS LAST
-                   RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-             - greatest(coalesce(c.impact_ms, 0), 0)
-               * count(*) OVER (PARTITION BY c.impact_ms) AS before
-      FROM cards c)
+           row_number() OVER w AS rank,
+           sum(greatest(coalesce(c.impact_ms, 0), 0)) OVER w
+             - greatest(coalesce(c.impact_ms, 0), 0) AS before,
+           sum(greatest(coalesce(c.impact_ms, 0), 0)) OVER () AS total
+      FROM cards c
+    WINDOW w AS (ORDER BY c.category IN ('index_unused', 'index_duplicate', 'index_redundant'),
+                 c.impact_ms DESC NULLS LAST, c.category, c.database, c.route,
+                 c.queryid ROWS UNBOUNDED PRECEDING))
   SELECT r.category,
          CASE WHEN r.impact_ms IS NULL OR r.impact_ms <= 0 THEN 'low'
               WHEN r.before < 0.5 * r.total THEN 'high'
               WHEN r.before < 0.8 * r.total THEN 'medium'
               ELSE 'low' END AS severity,
          r.route, r.queryid, r.query, r.detail, r.suggestion, r.impact_ms,
-         r.last_seen, r.database,
-         row_number() OVER (ORDER BY r.is_drop, r.impact_ms DESC NULLS LAST,
-                            r.category, r.database, r.route, r.queryid) AS rank,
-         r.framework, r.inferred, r.queryids, r.dbid
+         r.last_seen, r.database, r.rank, r.framework, r.inferred, r.queryids,
+         r.dbid
     FROM ranked r
-   ORDER BY rank
 $$;
 
 CREATE VIEW perfguard.findings AS

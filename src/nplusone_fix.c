@@ -920,6 +920,31 @@ parts_add(fixParts *p, const pfgFix *f)
 }
 
 /*
+ * pfg_fix_merge_start, pfg_fix_merge_add, pfg_fix_merge_compose
+ *		Merge the fixes of the findings of one loop into one suggestion (the
+ *		cards of perfguard.findings): every relation once, one call chain per
+ *		framework.
+ */
+pfgFixMerge *
+pfg_fix_merge_start(void)
+{
+	return (pfgFixMerge *) palloc0(sizeof(fixParts));
+}
+
+void
+pfg_fix_merge_add(pfgFixMerge *m, const pfgFix *fix)
+{
+	parts_add((fixParts *) m, fix);
+}
+
+char *
+pfg_fix_merge_compose(pfgFixMerge *m, int framework, bool inferred,
+					  const char *column)
+{
+	return compose(framework, inferred, column, (fixParts *) m);
+}
+
+/*
  * pfg_fix_compose
  *		The suggestion text of one fix, for "framework" (pfgFramework).
  */

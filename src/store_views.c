@@ -2,12 +2,14 @@
  *
  * store_views.c
  *		The set-returning functions behind perfguard's views of the store
- *		(statements, history, errors, findings, requests, info, slow queries,
- *		plan findings, offsets), the suppression rules, reset, and the
- *		explicit request API.  The index advice and keyset functions build
- *		their own rows (index_advice.c, keyset.c); the fix of an N+1 is
- *		nplusone_fix.c's.  Also the index advice cache of perfguard.findings
- *		(store_cache.c) and the index sightings DROP advice waits on.
+ *		(statements, history, errors, requests, info, slow queries, plan
+ *		findings, offsets), the suppression rules, reset, and the explicit
+ *		request API.  The index advice and keyset functions build their own
+ *		rows (index_advice.c, keyset.c); the fix of an N+1 is
+ *		nplusone_fix.c's; the scope findings and the cards of
+ *		perfguard.findings are findings.c's.  Also the index advice cache of
+ *		perfguard.findings (store_cache.c) and the index sightings DROP
+ *		advice waits on.
  *
  * Privileges: counters are visible to everyone; query text, example
  * parameters and plans only to those report.c's rule lets see them.  Every
@@ -34,6 +36,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -51,7 +54,6 @@ PG_FUNCTION_INFO_V1(perfguard_unignore);
 PG_FUNCTION_INFO_V1(perfguard_ignore_route);
 PG_FUNCTION_INFO_V1(perfguard_unignore_route);
 PG_FUNCTION_INFO_V1(perfguard_ignore_rules);
-PG_FUNCTION_INFO_V1(perfguard_findings_raw);
 PG_FUNCTION_INFO_V1(perfguard_requests);
 PG_FUNCTION_INFO_V1(perfguard_info);
 PG_FUNCTION_INFO_V1(perfguard_reset);
@@ -65,7 +67,6 @@ PG_FUNCTION_INFO_V1(perfguard_refresh_advice);
 PG_FUNCTION_INFO_V1(perfguard_index_first_seen);
 PG_FUNCTION_INFO_V1(perfguard_texts_of);
 
-static const char *const framework_names[] = {NULL, "django", "rails", "sqlalchemy"};
 
 static const char *
 cmd_name(CmdType cmd)
@@ -479,218 +480,6 @@ perfguard_ignore_rules(PG_FUNCTION_ARGS)
 		else \
 			nulls[j++] = true; \
 	} while (0)
-
-/*
- * findings_raw_more
- *		The columns of _findings_raw added for perfguard.findings: the kind,
- *		the framework, the texts (looked up here, once per finding, rather
- *		than joined against every statement in SQL) and the stored fix.
- *		Returns the next column.
- */
-static int
-findings_raw_more(pfgFindingEntry *e, bool sees, Datum *values, bool *nulls,
-				  int j)
-{
-	char	   *q = sees ? pfg_store_get_query(e->key.userid, e->key.dbid,
-											   e->key.queryid, true) : NULL;
-	char	   *p = sees ? pfg_store_get_query(e->key.userid, e->key.dbid,
-											   e->key.parent_queryid, true) : NULL;
-	bool		fixed = sees && e->fix_state == PFG_FIX_DONE;
-	pfgFix	   *f = &e->fix;
-
-	values[j++] = Int32GetDatum(e->key.kind);
-	if (e->framework > 0 && e->framework < lengthof(framework_names))
-		values[j++] = CStringGetTextDatum(framework_names[(int) e->framework]);
-	else
-		nulls[j++] = true;
-	TEXT_OR_NULL(q != NULL, q ? q : "");
-	TEXT_OR_NULL(p != NULL, p ? p : "");
-	if (sees && e->nseq > 0)
-	{
-		Datum		elems[PFG_SEQ_MAX];
-		bool		enulls[PFG_SEQ_MAX];
-		int			dims[1];
-		int			lbs[1] = {1};
-		int			k;
-
-		for (k = 0; k < e->nseq; k++)
-		{
-			char	   *t = pfg_store_get_query(e->key.userid, e->key.dbid,
-												e->seq[k], true);
-
-			enulls[k] = (t == NULL);
-			elems[k] = t ? CStringGetTextDatum(t) : (Datum) 0;
-		}
-		dims[0] = e->nseq;
-		values[j++] = PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs,
-														 TEXTOID, -1, false,
-														 TYPALIGN_INT));
-	}
-	else
-		nulls[j++] = true;
-	/* the fix: NULL fix_found when none is stored (the views derive one) */
-	if (fixed)
-	{
-		values[j++] = BoolGetDatum(f->found);
-		values[j++] = BoolGetDatum(f->inferred);
-	}
-	else
-	{
-		nulls[j++] = true;
-		nulls[j++] = true;
-	}
-	TEXT_OR_NULL(fixed, f->table_name);
-	TEXT_OR_NULL(fixed, f->column_name);
-	TEXT_OR_NULL(fixed, f->sql);
-	TEXT_OR_NULL(fixed, f->django_select);
-	TEXT_OR_NULL(fixed, f->django_prefetch);
-	TEXT_OR_NULL(fixed, f->django_extra);
-	TEXT_OR_NULL(fixed, f->rails);
-	TEXT_OR_NULL(fixed, f->rails_extra);
-	TEXT_OR_NULL(fixed, f->sqla);
-	TEXT_OR_NULL(fixed, f->sqla_extra);
-	return j;
-}
-
-/* Order of sequence findings, to find the one an N+1 belongs to. */
-static int
-seq_cmp(const void *a, const void *b)
-{
-	const pfgFindingKey *x = &(*(pfgFindingEntry *const *) a)->key;
-	const pfgFindingKey *y = &(*(pfgFindingEntry *const *) b)->key;
-
-	if (x->queryid != y->queryid)
-		return x->queryid < y->queryid ? -1 : 1;
-	if (x->dbid != y->dbid)
-		return x->dbid < y->dbid ? -1 : 1;
-	if (x->userid != y->userid)
-		return x->userid < y->userid ? -1 : 1;
-	if (x->route_hash != y->route_hash)
-		return x->route_hash < y->route_hash ? -1 : 1;
-	return 0;
-}
-
-/*
- * perfguard_findings_raw
- *		Rows of one kind of scope finding (a pfgFindingKind; the view
- *		perfguard._finding_kinds names them), or of every kind (0); the views
- *		add suggestions.  An unknown kind has no rows.  Each row carries the
- *		texts of its statement, its parent and (a sequence) its members, and
- *		the fix stored with it, for those who may see the statement's text.
- */
-Datum
-perfguard_findings_raw(PG_FUNCTION_ARGS)
-{
-	int32		kind = PG_GETARG_INT32(0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	pfgCollect	c = {NULL, sizeof(pfgFindingEntry), 0, 0};
-	bool		all = pfg_report_sees_all();
-	Oid			me = GetUserId();
-	int			i;
-	pfgFindingEntry **seqs;
-	int			nseqs = 0;
-
-	pfg_check_preloaded();
-	pfg_scope_flush();
-	InitMaterializedSRF(fcinfo, 0);
-	pfg_store_foreach_finding(collect_cb, &c);
-
-	/* the sequences, sorted, for the N+1s that are their members */
-	seqs = palloc(sizeof(pfgFindingEntry *) * (c.n + 1));
-	for (i = 0; i < c.n; i++)
-	{
-		pfgFindingEntry *e = (pfgFindingEntry *) (c.data + c.entrysize * i);
-
-		if (e->key.kind == PFG_FIND_SEQUENCE)
-			seqs[nseqs++] = e;
-	}
-	qsort(seqs, nseqs, sizeof(pfgFindingEntry *), seq_cmp);
-
-	for (i = 0; i < c.n; i++)
-	{
-		pfgFindingEntry *e = (pfgFindingEntry *) (c.data + c.entrysize * i);
-		Datum		values[37];
-		bool		nulls[37];
-		int			j = 0;
-		bool		sees = all || e->key.userid == me;
-
-		if (kind != 0 && e->key.kind != kind)
-			continue;
-		memset(nulls, 0, sizeof(nulls));
-		values[j++] = ObjectIdGetDatum(e->key.dbid);
-		values[j++] = ObjectIdGetDatum(e->key.userid);
-		values[j++] = CStringGetTextDatum(e->route);
-		values[j++] = Int64GetDatum((int64) e->key.queryid);
-		if (e->key.parent_queryid != 0)
-			values[j++] = Int64GetDatum((int64) e->key.parent_queryid);
-		else
-			nulls[j++] = true;
-		values[j++] = CStringGetTextDatum(cmd_name(e->cmdtype));
-		values[j++] = Int64GetDatum(e->occurrences);
-		values[j++] = Int64GetDatum(e->total_repeats);
-		values[j++] = Int64GetDatum(e->max_repeats);
-		values[j++] = Int64GetDatum(e->max_distinct);
-		values[j++] = Int64GetDatum(e->total_duplicates);
-		values[j++] = Int64GetDatum(e->max_duplicates);
-		values[j++] = Float8GetDatum(e->wasted_ms);
-		values[j++] = TimestampTzGetDatum(e->last_seen);
-		if ((all || e->key.userid == me) && e->example_params[0] != '\0')
-			values[j++] = CStringGetTextDatum(e->example_params);
-		else
-			nulls[j++] = true;
-		values[j++] = BoolGetDatum(e->key.ignored != 0);
-		if (e->seq_id != 0)
-			values[j++] = Int64GetDatum((int64) e->seq_id);
-		else
-			nulls[j++] = true;
-		if (e->nseq > 0)
-		{
-			Datum		elems[PFG_SEQ_MAX];
-			int			k;
-
-			for (k = 0; k < e->nseq; k++)
-				elems[k] = Int64GetDatum((int64) e->seq[k]);
-			values[j++] = PointerGetDatum(construct_array(elems, e->nseq, INT8OID,
-														  8, FLOAT8PASSBYVAL,
-														  TYPALIGN_DOUBLE));
-		}
-		else
-			nulls[j++] = true;
-		j = findings_raw_more(e, sees, values, nulls, j);
-		/* an N+1 in a sequence: the sequence's members */
-		{
-			pfgFindingEntry probe;
-			pfgFindingEntry *pp = &probe;
-			pfgFindingEntry **hit = NULL;
-
-			if (e->key.kind == PFG_FIND_NPLUSONE && e->seq_id != 0 && nseqs > 0)
-			{
-				memset(&probe, 0, sizeof(probe.key));
-				probe.key.queryid = e->seq_id;
-				probe.key.dbid = e->key.dbid;
-				probe.key.userid = e->key.userid;
-				probe.key.route_hash = e->key.route_hash;
-				hit = bsearch(&pp, seqs, nseqs, sizeof(pfgFindingEntry *), seq_cmp);
-			}
-			if (hit && (*hit)->nseq > 0)
-			{
-				Datum		elems[PFG_SEQ_MAX];
-				int			k;
-
-				for (k = 0; k < (*hit)->nseq; k++)
-					elems[k] = Int64GetDatum((int64) (*hit)->seq[k]);
-				values[j++] = PointerGetDatum(construct_array(elems, (*hit)->nseq,
-															  INT8OID, 8,
-															  FLOAT8PASSBYVAL,
-															  TYPALIGN_DOUBLE));
-			}
-			else
-				nulls[j++] = true;
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
 
 /*
  * perfguard_requests
