@@ -56,6 +56,8 @@ int			pfg_max_statements = 5000;
 int			pfg_track = PFG_TRACK_TOP;
 bool		pfg_save = true;
 int			pfg_n_plus_one_threshold = 5;
+int			pfg_n_plus_one_linked_threshold = 2;
+int			pfg_max_open_requests = 1024;
 int			pfg_duplicate_threshold = 2;
 int			pfg_write_loop_threshold = 5;
 int			pfg_request_gap = 200;
@@ -127,6 +129,7 @@ typedef struct pfgInflight
 	int64		hit_start;
 	int64		read_start;
 	int64		temp_start;
+	int64		fetched;		/* rows returned by its runs so far */
 	pfgScopeRef ref;
 } pfgInflight;
 
@@ -201,6 +204,11 @@ _PG_init(void)
 							"Executions of one SELECT fingerprint with different parameters in a request that make an N+1 suspect.",
 							NULL, &pfg_n_plus_one_threshold, 5, 2, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.n_plus_one_linked_threshold",
+							"Distinct parameter sets of one SELECT fingerprint after a multi-row parent query in a request that make an N+1 suspect.",
+							"The parent must have returned at least as many rows as there are distinct parameter sets.",
+							&pfg_n_plus_one_linked_threshold, 2, 2, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("perfguard.duplicate_threshold",
 							"Executions of one fingerprint with identical parameters in a request that make a duplicate.",
 							NULL, &pfg_duplicate_threshold, 2, 2, INT_MAX,
@@ -265,6 +273,11 @@ _PG_init(void)
 	DefineCustomIntVariable("perfguard.max_statements",
 							"Statement entries kept in shared memory.",
 							NULL, &pfg_max_statements, 5000, 100, INT_MAX / 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.max_open_requests",
+							"Requests with an id (traceparent, request_id) open at once in shared memory.",
+							"Each costs about 25 kB; when full, the longest idle request ends early.",
+							&pfg_max_open_requests, 1024, 16, INT_MAX / 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("perfguard");
@@ -600,7 +613,22 @@ pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	/* the slot array may have moved while nested statements ran */
 	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 	if (f)
+	{
 		run_end(f);
+
+		/*
+		 * A cursor's FETCH or a portal run with a row limit returns the rows
+		 * of a query in batches: each batch makes it the parent of the
+		 * lookups that follow (Django's .iterator(), yield_per).
+		 */
+		if (f->toplevel && queryDesc->operation == CMD_SELECT &&
+			(count != 0 || client_utility_depth > 0) && queryDesc->estate)
+		{
+			f->fetched += queryDesc->estate->es_processed;
+			pfg_scope_note_rows(&f->ref, queryDesc->plannedstmt->queryId,
+								f->fetched);
+		}
+	}
 }
 
 static void
@@ -679,8 +707,14 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 		st.shared_blks_read = slot.blks_read;
 		st.temp_blks_written = slot.temp_written;
 		if (toplevel)
+		{
+			PlanState  *top = queryDesc->planstate;
+			bool		paged = top && IsA(top, LimitState) &&
+				((LimitState *) top)->offset > 0;
+
 			pfg_scope_executor_end(&slot.ref, queryid, queryDesc->operation,
-								   slot.ms, rows, &st);
+								   slot.ms, rows, paged, &st);
+		}
 
 		memset(&key, 0, sizeof(key));
 		key.userid = GetUserId();
@@ -825,6 +859,8 @@ pfg_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
+		if (pfg_store_ready())
+			pfg_scope_abort();
 		ninflight = 0;
 		client_utility_depth = 0;
 		pending.valid = false;
