@@ -114,6 +114,18 @@ def traceparent(label)
   format('00-%<trace>s-%<span>016x-01', trace: Digest::MD5.hexdigest(label), span: 1)
 end
 
+# Warm-up: every case once, unchecked (its own label, outside bullet/), so
+# that no checked run pays for ActiveRecord's first-use loading: a pause longer
+# than perfguard.request_gap inside a case would split its request.
+use_backend('bullet-warmup')
+selected.each do |c|
+  restore(c.setup_sql)
+  c.body.call
+rescue StandardError => e
+  warn "warm-up of #{c.name}: #{e.class}: #{e.message}"
+end
+end_backend
+
 results = []
 modes.each do |mode|
   selected.each do |c|
