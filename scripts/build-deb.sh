@@ -4,10 +4,12 @@
 #
 #   bash scripts/build-deb.sh [--out DIR] [--install-test]
 #
-# Copies the working tree (tracked files and untracked ones that .gitignore
-# does not exclude) to a temporary directory, so the build never touches the
-# shared tree, and runs dpkg-buildpackage -us -uc -b there with the standard
-# PostgreSQL Debian tooling (pg_buildext, debian/control.in + pgversions).
+# Copies the source tree to a temporary directory, so the build never
+# touches the shared tree, and runs dpkg-buildpackage -us -uc -b there with
+# the standard PostgreSQL Debian tooling (pg_buildext, debian/control.in +
+# pgversions).  In a git checkout the copy holds the tracked files and the
+# untracked ones that .gitignore does not exclude; in a release tarball
+# (git archive output: no .git) it holds every file but build products.
 # The .deb files land in DIR (default /tmp/perfguard-deb).
 #
 # --install-test (root): under the install lock (waits up to 15 minutes and
@@ -41,14 +43,24 @@ for tool in dpkg-buildpackage dh pg_buildext; do
 	fi
 done
 
-work=$(mktemp -d /tmp/perfguard-debbuild.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/perfguard-debbuild.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 src=$work/perfguard-1.0.0
 mkdir -p "$src" "$out"
 
 # a clean copy of the tree: no objects, no test output
-(cd "$repo" && git ls-files -co --exclude-standard -z) |
-	(cd "$repo" && tar --null -T - -cf - 2>/dev/null) | tar -xf - -C "$src"
+if [ "$(git -C "$repo" rev-parse --show-toplevel 2>/dev/null)" = "$repo" ]; then
+	(cd "$repo" && git ls-files -co --exclude-standard -z) |
+		(cd "$repo" && tar --null -T - -cf - 2>/dev/null) | tar -xf - -C "$src"
+else
+	# a release tarball (git archive output) or another copy without .git
+	tar -C "$repo" --exclude=./.git --exclude='*.o' --exclude='*.so' \
+		--exclude='*.bc' --exclude=__pycache__ --exclude='*.pyc' \
+		--exclude=./results --exclude=./log --exclude=./tmp_check \
+		--exclude=./output_iso --exclude=./regression.diffs \
+		--exclude=./regression.out -cf - . | tar -xf - -C "$src"
+fi
+
 
 echo "== dpkg-buildpackage -us -uc -b in $src"
 (cd "$src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 || {
