@@ -164,8 +164,10 @@ fi
 # removes the installed library, which would break someone else's test run.
 export -f install_test
 export repo PERFGUARD_INSTALL_LOCK_HELD=1
-flock -w 900 -E 200 /tmp/perfguard-install.lock bash -c 'install_test "$@"' install_test "${debs[@]}"
-rc=$?
+# (set -e must not end the script before the status is looked at)
+rc=0
+flock -w 900 -E 200 /tmp/perfguard-install.lock bash -c 'install_test "$@"' install_test "${debs[@]}" ||
+	rc=$?
 if [ $rc -eq 200 ]; then
 	echo "build-deb.sh: the install lock stayed busy for 15 minutes; not installing" >&2
 	exit 1
