@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import TestCase, override_settings
 
 from perfguard_django.sqlcommenter import append_comment, format_comment
-from perfguard_django.testing import PerfguardTestMixin
+from perfguard_django.testing import PerfguardNotReady, PerfguardTestMixin
 
 from .models import Author, Book, Tag
 
@@ -139,3 +139,34 @@ class LibraryTests(PerfguardTestMixin, TestCase):
                 self.client.get('/books/bad/')
         self.assertIn('PF001', str(cm.exception))
         self.assertIn('in request "LibraryTests.test_mixin_scope_wins_over_explicit_', str(cm.exception))
+
+
+class SetupTests(PerfguardTestMixin, TestCase):
+    """The way in: the migration creates the extension; a missing one says what to do."""
+
+    def test_migration_created_the_extension(self):
+        # run_e2e.sh leaves template1 without perfguard: the test database
+        # has it because perfguard_django's migration created it
+        self.assertEqual(perfguard_rows(
+            "SELECT extversion FROM pg_extension WHERE extname = 'perfguard'"), [('1.0',)])
+        self.assertEqual(perfguard_rows(
+            "SELECT name FROM django_migrations WHERE app = 'perfguard_django'"),
+            [('0001_create_extension',)])
+
+    def test_missing_extension_says_what_to_do(self):
+        # rolled back with the test's transaction
+        with connection.cursor() as cursor:
+            cursor.execute('DROP EXTENSION perfguard')
+        with self.assertRaises(PerfguardNotReady) as cm:
+            with self.assertNoNPlusOne():
+                self.client.get('/books/bad/')
+        message = str(cm.exception)
+        self.assertIn('the extension is not installed in database "%s"'
+                      % connection.settings_dict['NAME'], message)
+        self.assertIn("Add 'perfguard_django' to INSTALLED_APPS", message)
+        self.assertIn('CREATE EXTENSION perfguard', message)
+        self.assertIn('template1', message)
+        self.assertIn("shared_preload_libraries = 'perfguard'", message)
+        self.assertNotIn('does not exist', message)
+        # the test's transaction is still usable
+        self.assertEqual(Book.objects.count(), 0)
