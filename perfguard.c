@@ -140,6 +140,7 @@ static int	ninflight = 0;
 static struct
 {
 	bool		valid;
+	bool		batched;		/* it had a list of constants (IN (...)) */
 	uint64		queryid;
 	uint64		hash;
 } pending;
@@ -369,12 +370,16 @@ pfg_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (!pfg_active() || query->utilityStmt != NULL || query->queryId == 0)
 		return;
 
+	pending.batched = false;
 	if (jstate && jstate->clocations_count >= 2)
 	{
 		uint64		folded = pfg_fold_inlists(query, pstate->p_sourcetext, jstate);
 
 		if (folded != 0)
+		{
 			query->queryId = folded;
+			pending.batched = true;
+		}
 	}
 
 	/* parameter identity matters to the SELECT detectors only */
@@ -492,18 +497,23 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			int			len = queryDesc->plannedstmt->stmt_len;
 			uint64		queryid = queryDesc->plannedstmt->queryId;
 			uint64		phash = 0;
+			bool		batched = false;
 
 			if (src)
 				pfg_statement_text(src, &loc, &len);
 			if (pending.valid && pending.queryid == queryid)
+			{
 				phash = pending.hash;
+				batched = pending.batched;
+			}
 			pending.valid = false;
 			if (queryDesc->params)
 				phash = hash_combine64(phash, pfg_hash_params(queryDesc->params));
 
 			pfg_scope_statement_start(src, loc, len);
 			pfg_scope_executor_start(&ref, queryid, queryDesc->operation,
-									 phash, src, loc, len, queryDesc->params);
+									 phash, batched, src, loc, len,
+									 queryDesc->params);
 		}
 	}
 
@@ -789,6 +799,20 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			pfg_statement_text(queryString, &loc, &len);
 		pfg_scope_statement_start(queryString, loc, len);
 		pfg_scope_utility(parsetree);
+
+		/*
+		 * The query of a cursor has no query id of its own (only the DECLARE
+		 * text is jumbled, cursor name included): give it the one its query
+		 * would have, so that its rows are tracked and it can be the parent
+		 * of the lookups that follow each FETCH.
+		 */
+		if (IsA(parsetree, DeclareCursorStmt))
+		{
+			Node	   *q = ((DeclareCursorStmt *) parsetree)->query;
+
+			if (q && IsA(q, Query) && ((Query *) q)->queryId == UINT64CONST(0))
+				(void) JumbleQuery((Query *) q, queryString);
+		}
 	}
 
 	if (nests)

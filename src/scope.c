@@ -793,9 +793,10 @@ np_fires(pfgReqState *st, pfgReqFp *fp)
 
 	/*
 	 * A statement without parameters does not depend on the row it would be
-	 * run for, and one that skips rows with OFFSET pages through a list.
+	 * run for, one that skips rows with OFFSET pages through a list, and one
+	 * with a list of values loads a batch (prefetching chunk by chunk).
 	 */
-	if (!fp->has_params || fp->paged)
+	if (!fp->has_params || fp->paged || fp->batched)
 		return false;
 
 	if (linked)
@@ -819,7 +820,7 @@ np_fires(pfgReqState *st, pfgReqFp *fp)
  */
 static void
 detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
-	   uint64 paramhash, scopeActions *act)
+	   uint64 paramhash, bool batched, scopeActions *act)
 {
 	pfgReqFp   *fp;
 	pfgReqParam *ps;
@@ -856,6 +857,8 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	fp->repeats++;
 	if (paramhash != 0)
 		fp->has_params = true;
+	if (batched)
+		fp->batched = true;
 	ref->gen = st->gen;
 	ref->fpidx = fp - pfg_req_fps(st);
 
@@ -986,13 +989,14 @@ shared_acquire(const pfgReqKey *key, bool create, LWLock **lock)
  * pfg_scope_executor_start
  *		Account one top-level execution in the current scope, run the
  *		detectors and the guard settings.  Fills "ref" so that the end of the
- *		execution can add its time.  May ERROR only through a guard setting
- *		at "error".
+ *		execution can add its time.  "batched": the statement had a list of
+ *		constants (IN (...), ARRAY[...]), so it loads a batch, not one row's
+ *		relation.  May ERROR only through a guard setting at "error".
  */
 void
 pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
-						 uint64 paramhash, const char *src, int loc, int len,
-						 ParamListInfo params)
+						 uint64 paramhash, bool batched, const char *src,
+						 int loc, int len, ParamListInfo params)
 {
 	scopeActions act;
 
@@ -1019,7 +1023,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		st->running++;
 		st->gap_ms = pfg_request_gap;
 		st->last_end = GetCurrentStatementStartTimestamp();
-		detect(st, ref, queryid, cmd, paramhash, &act);
+		detect(st, ref, queryid, cmd, paramhash, batched, &act);
 		LWLockRelease(lock);
 		ref->shared = true;
 		ref->key = shreq.key;
@@ -1027,7 +1031,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		shreq.running_key = shreq.key;
 	}
 	else if (local_st != NULL && local_st->open)
-		detect(local_st, ref, queryid, cmd, paramhash, &act);
+		detect(local_st, ref, queryid, cmd, paramhash, batched, &act);
 	else
 		return;
 
@@ -1226,7 +1230,7 @@ pfg_scope_note_rows(pfgScopeRef *ref, uint64 queryid, int64 rows)
 	pfgReqState *st;
 	LWLock	   *lock = NULL;
 
-	if (rows < 2 || ref->gen == 0)
+	if (ref->gen == 0)
 		return;
 	if (ref->shared)
 		st = shared_acquire(&ref->key, false, &lock);
@@ -1235,8 +1239,11 @@ pfg_scope_note_rows(pfgScopeRef *ref, uint64 queryid, int64 rows)
 	if (st != NULL && st->open && ref->gen == st->gen)
 	{
 		st->last_select = queryid;
-		st->last_multirow = queryid;
-		st->last_multirow_rows = rows;
+		if (rows >= 2)
+		{
+			st->last_multirow = queryid;
+			st->last_multirow_rows = rows;
+		}
 	}
 	if (lock)
 		LWLockRelease(lock);

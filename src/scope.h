@@ -52,8 +52,8 @@ extern void pfg_scope_foreach_open(pfg_open_request_cb cb, void *arg);
 extern void pfg_scope_statement_start(const char *src, int loc, int len);
 extern void pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid,
 									 CmdType cmd, uint64 paramhash,
-									 const char *src, int loc, int len,
-									 ParamListInfo params);
+									 bool batched, const char *src, int loc,
+									 int len, ParamListInfo params);
 extern void pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid,
 								   CmdType cmd, double ms, int64 rows,
 								   bool paged, pfgExecStats *st);

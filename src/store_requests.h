@@ -58,6 +58,7 @@ typedef struct pfgReqFp
 	uint8		example_taken;	/* finding kinds given an example (bits) */
 	bool		paged;			/* runs with an OFFSET: pagination, not a loop */
 	bool		has_params;		/* its executions had parameters */
+	bool		batched;		/* it loads a list of values (IN (...)) */
 	/* what has already been flushed to the findings table */
 	bool		fl_np;
 	bool		fl_dup;
