@@ -17,6 +17,7 @@ OBJS = \
 	src/store_plans.o \
 	src/store_advice.o \
 	src/store_requests.o \
+	src/scope_findings.o \
 	src/scope.o \
 	src/plan_checks.o \
 	src/plan_sample.o \

@@ -59,6 +59,7 @@
 
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/ipc.h"
@@ -68,6 +69,7 @@
 
 #include "fingerprint.h"
 #include "scope.h"
+#include "scope_findings.h"
 #include "sqlcommenter.h"
 #include "store.h"
 #include "store_requests.h"
@@ -84,10 +86,15 @@ typedef struct scopeActions
 	int			dup_action;
 	bool		too_many;
 	bool		capture;
+	bool		np_update;		/* collect mode: a collected N+1 grew */
+	bool		dup_update;
+	bool		too_many_update;
+	int32		distinct;
 	/* for the messages */
 	int32		repeats;
 	int32		max_same;
 	int64		queries;
+	uint64		queryid;
 	uint64		parent_queryid;
 	char		label[PFG_ROUTE_LEN];
 } scopeActions;
@@ -117,11 +124,14 @@ static int	last_comment_len = -1;
 static bool last_comment_tagged = false;
 static char last_comment_key[PFG_COMMENT_LEN];
 static char last_comment_label[PFG_ROUTE_LEN];
-static bool last_comment_ignore = false;
+static int	last_comment_flags = 0;
 static int	last_span_off = -1;	/* span id position in last_comment */
 
 /* The current statement carries perfguard='ignore'. */
 static bool stmt_ignore = false;
+
+/* The current statement is test traffic (perfguard='test'). */
+static bool stmt_test = false;
 
 /* An example parameter set captured for the next flush of its fingerprint. */
 static char *pending_example = NULL;
@@ -137,8 +147,6 @@ static pfg_fix_fn scope_fix_fn = NULL;
 static void local_begin(bool explicit_scope, bool tagged, uint64 keyhash,
 						const char *label);
 static void local_end(void);
-static void state_flush(pfgReqState *st, const char *example,
-						uint64 example_qid);
 static void state_account(pfgReqState *st);
 static void shared_end_cb(pfgReqState *st);
 static void scope_atexit(int code, Datum arg);
@@ -146,6 +154,7 @@ static void capture_example(uint64 queryid, const char *src, int loc,
 							int len, ParamListInfo params);
 static void scope_guard(int action, int sqlstate, const scopeActions *a,
 						const char *src, int loc, int len);
+
 
 /*
  * pfg_scope_set_fix_fn
@@ -225,6 +234,7 @@ state_begin(pfgReqState *st, bool explicit_scope, bool tagged,
 	st->end_after = false;
 	st->dirty = false;
 	st->too_many_done = false;
+	st->test = false;
 	st->keyhash = keyhash;
 	st->userid = GetUserId();
 	st->dbid = MyDatabaseId;
@@ -351,7 +361,7 @@ local_end(void)
 {
 	if (local_st == NULL || !local_st->open)
 		return;
-	state_flush(local_st, pending_example, pending_example_qid);
+	pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
 	forget_example();
 	state_account(local_st);
 	local_st->open = false;
@@ -453,7 +463,7 @@ shared_end_cb(pfgReqState *st)
 {
 	if (!st->open)
 		return;
-	state_flush(st, NULL, 0);
+	pfg_scope_flush_state(st, NULL, 0);
 	state_account(st);
 	st->open = false;
 }
@@ -566,6 +576,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 		shreq.active = false;	/* it ends by itself, wherever it ran */
 
 	stmt_ignore = false;
+	stmt_test = false;
 	if (src != NULL && comment_is_cached(src + loc, len))
 	{
 		/* the same comment as the last statement's: one memcmp */
@@ -582,7 +593,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 												 sizeof(last_comment_key),
 												 last_comment_label,
 												 sizeof(last_comment_label),
-												 &last_comment_ignore);
+												 &last_comment_flags);
 			if (clen < PFG_COMMENT_LEN)
 			{
 				memcpy(last_comment, cstart, clen);
@@ -598,7 +609,8 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 
 	if (cstart != NULL)
 	{
-		stmt_ignore = last_comment_ignore;
+		stmt_ignore = (last_comment_flags & PFG_TAG_IGNORE) != 0;
+		stmt_test = (last_comment_flags & PFG_TAG_TEST) != 0;
 		if (last_comment_tagged && !(local_st->open && local_st->explicit_scope))
 		{
 			uint64		keyhash = key_hash64(last_comment_key);
@@ -706,7 +718,7 @@ pfg_scope_statement_end(double exec_ms)
 	local_st->last_end = end;
 	if (local_st->dirty)
 	{
-		state_flush(local_st, pending_example, pending_example_qid);
+		pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
 		forget_example();
 	}
 	if (local_st->end_after)
@@ -881,6 +893,16 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			fp->max_same = ps->count;
 	}
 
+	if (stmt_test && !st->test)
+	{
+		/* test traffic: its own route entry, findings left out of reports */
+		char		label[PFG_ROUTE_LEN];
+
+		st->test = true;
+		snprintf(label, sizeof(label), "[test] %s", st->label);
+		strlcpy(st->label, label, sizeof(st->label));
+		st->route_hash = pfg_route_hash(st->label);
+	}
 	if (stmt_ignore)
 	{
 		fp->ignore_state = 2;
@@ -963,10 +985,21 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		act->too_many = true;
 	}
 
+	if (pfg_on_n_plus_one == PFG_GUARD_COLLECT && fp->np_fired &&
+		fp->ignore_state != 2)
+		act->np_update = true;
+	if (pfg_on_duplicate == PFG_GUARD_COLLECT && fp->dup_fired &&
+		fp->ignore_state != 2)
+		act->dup_update = true;
+	if (pfg_on_too_many_queries == PFG_GUARD_COLLECT && st->too_many_done)
+		act->too_many_update = true;
+
 	act->repeats = fp->repeats;
+	act->distinct = fp->distinct;
 	act->max_same = fp->max_same;
 	act->parent_queryid = fp->parent_queryid;
 	act->queries = st->queries;
+	act->queryid = queryid;
 	strlcpy(act->label, st->label, sizeof(act->label));
 }
 
@@ -1007,6 +1040,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	ref->shared = false;
 	act.np_action = act.dup_action = PFG_GUARD_OFF;
 	act.too_many = act.capture = false;
+	act.np_update = act.dup_update = act.too_many_update = false;
 	act.label[0] = '\0';
 
 	exec_seq++;
@@ -1039,9 +1073,18 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		capture_example(queryid, src, loc, len, params);
 	if (act.np_action != PFG_GUARD_OFF)
 		scope_guard(act.np_action, ERRCODE_PFG_N_PLUS_ONE, &act, src, loc, len);
+	else if (act.np_update)
+		pfg_collect_update(PFG_FIND_NPLUSONE, queryid, act.label, act.repeats,
+					   act.distinct);
 	if (act.dup_action != PFG_GUARD_OFF)
 		scope_guard(act.dup_action, ERRCODE_PFG_DUPLICATE, &act, src, loc, len);
-	if (act.too_many)
+	else if (act.dup_update)
+		pfg_collect_update(PFG_FIND_DUPLICATE, queryid, act.label, act.max_same, 1);
+	if (act.too_many && pfg_on_too_many_queries == PFG_GUARD_COLLECT)
+		pfg_collect_add(0, 0, act.label, act.queries, 0, NULL, NULL, NULL);
+	else if (act.too_many_update)
+		pfg_collect_update(0, 0, act.label, act.queries, 0);
+	else if (act.too_many)
 	{
 		int			elevel = pfg_on_too_many_queries == PFG_GUARD_ERROR ? ERROR :
 			pfg_on_too_many_queries == PFG_GUARD_WARNING ? WARNING : LOG;
@@ -1131,6 +1174,17 @@ scope_guard(int action, int sqlstate, const scopeActions *a,
 	}
 	PG_END_TRY();
 
+	if (action == PFG_GUARD_COLLECT)
+	{
+		if (sqlstate == ERRCODE_PFG_N_PLUS_ONE)
+			pfg_collect_add(PFG_FIND_NPLUSONE, a->queryid, a->label, a->repeats,
+						a->distinct, text, parent, hint);
+		else
+			pfg_collect_add(PFG_FIND_DUPLICATE, a->queryid, a->label, a->max_same,
+						1, text, NULL, NULL);
+		return;
+	}
+
 	if (sqlstate == ERRCODE_PFG_N_PLUS_ONE)
 		ereport(elevel,
 				(errcode(sqlstate),
@@ -1209,7 +1263,7 @@ pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		st->last_end = GetCurrentStatementStartTimestamp() +
 			(TimestampTz) (ms * 1000.0);
 		if (st->dirty)
-			state_flush(st, pending_example, pending_example_qid);
+			pfg_scope_flush_state(st, pending_example, pending_example_qid);
 		LWLockRelease(lock);
 		forget_example();
 		return;
@@ -1272,167 +1326,6 @@ pfg_scope_abort(void)
 	shreq.running = 0;
 }
 
-/*---- flushing findings ----*/
-
-/*
- * state_flush
- *		Push what changed in a request since its last flush into the findings
- *		table, as deltas.  "example" is an example parameter set captured for
- *		fingerprint "example_qid" (or NULL).  Only copies: safe under the
- *		request's lock.
- */
-static void
-state_flush(pfgReqState *st, const char *example, uint64 example_qid)
-{
-	pfgReqFp   *fps = pfg_req_fps(st);
-	pfgFindingKey key;
-	int			i;
-
-	if (!st->dirty || !pfg_store_ready())
-	{
-		st->dirty = false;
-		return;
-	}
-	for (i = 0; i < st->nfps; i++)
-	{
-		pfgReqFp   *fp = &fps[i];
-		pfgFindingDelta d;
-		double		mean;
-		const char *ex = (example && example_qid == fp->queryid) ? example : NULL;
-
-		if (!fp->dirty)
-			continue;
-		fp->dirty = false;
-		mean = fp->repeats > 0 ? fp->total_ms / fp->repeats : 0;
-
-		memset(&key, 0, sizeof(key));
-		key.dbid = st->dbid;
-		key.userid = st->userid;
-		key.route_hash = st->route_hash;
-		key.queryid = fp->queryid;
-		/* rules are applied at report time; only in-band is recorded */
-		key.ignored = fp->inband_ignored;
-
-		if (fp->np_fired)
-		{
-			double		wasted = fp->total_ms - fp->first_ms;
-
-			key.kind = PFG_FIND_NPLUSONE;
-			key.parent_queryid = fp->parent_queryid;
-			memset(&d, 0, sizeof(d));
-			d.new_occurrence = !fp->fl_np;
-			d.repeats = fp->repeats - fp->fl_np_repeats;
-			d.scope_repeats = fp->repeats;
-			d.scope_distinct = fp->distinct;
-			d.scope_max_same = fp->max_same;
-			d.duplicates = 0;
-			d.wasted_ms = wasted - fp->fl_np_wasted;
-			d.scope_total = fp->repeats;
-			d.scope_wasted_ms = wasted;
-			d.cmdtype = fp->cmd;
-			d.example_params = ex;
-			if (fp->seq_idx >= 0)
-				d.seq_id = st->seqs[fp->seq_idx].id;
-			pfg_store_record_finding(&key, st->label, &d, &fp->hint[0]);
-			fp->fl_np = true;
-			fp->fl_np_repeats = fp->repeats;
-			fp->fl_np_wasted = wasted;
-		}
-		if (fp->dup_fired)
-		{
-			double		wasted = fp->dup_execs * mean;
-
-			key.kind = PFG_FIND_DUPLICATE;
-			key.parent_queryid = 0;
-			memset(&d, 0, sizeof(d));
-			d.new_occurrence = !fp->fl_dup;
-			d.scope_repeats = fp->repeats;
-			d.scope_distinct = fp->distinct;
-			d.duplicates = fp->dup_execs - fp->fl_dup_execs;
-			d.scope_max_same = fp->max_same;
-			d.wasted_ms = wasted - fp->fl_dup_wasted;
-			d.scope_total = fp->dup_execs;
-			d.scope_wasted_ms = wasted;
-			d.cmdtype = fp->cmd;
-			d.example_params = ex;
-			pfg_store_record_finding(&key, st->label, &d, &fp->hint[1]);
-			fp->fl_dup = true;
-			fp->fl_dup_execs = fp->dup_execs;
-			fp->fl_dup_wasted = wasted;
-		}
-		if (fp->wl_fired)
-		{
-			double		wasted = fp->total_ms - fp->first_ms;
-
-			key.kind = PFG_FIND_WRITELOOP;
-			key.parent_queryid = 0;
-			memset(&d, 0, sizeof(d));
-			d.new_occurrence = !fp->fl_wl;
-			d.repeats = fp->repeats - fp->fl_wl_repeats;
-			d.scope_repeats = fp->repeats;
-			d.scope_distinct = fp->distinct;
-			d.wasted_ms = wasted - fp->fl_wl_wasted;
-			d.scope_total = fp->repeats;
-			d.scope_wasted_ms = wasted;
-			d.cmdtype = fp->cmd;
-			d.example_params = ex;
-			pfg_store_record_finding(&key, st->label, &d, &fp->hint[2]);
-			fp->fl_wl = true;
-			fp->fl_wl_repeats = fp->repeats;
-			fp->fl_wl_wasted = wasted;
-		}
-	}
-
-	/*
-	 * The request's repeating sequences: one finding each, keyed by the
-	 * sequence, with its members; iterations = the least repeated member's
-	 * count.
-	 */
-	for (i = 0; i < st->nseqs; i++)
-	{
-		pfgReqSeq  *sq = &st->seqs[i];
-		pfgFindingDelta d;
-		uint64		members[PFG_SEQ_MAX];
-		int32		iters = INT32_MAX;
-		double		wasted = 0;
-		bool		ignored = false;
-		int			k;
-
-		for (k = 0; k < sq->n; k++)
-		{
-			pfgReqFp   *m = &fps[sq->fpidx[k]];
-
-			members[k] = m->queryid;
-			iters = Min(iters, m->repeats);
-			wasted += m->total_ms - m->first_ms;
-			ignored |= m->inband_ignored;
-		}
-		if (sq->fl_occ && iters == sq->fl_repeats)
-			continue;
-		memset(&key, 0, sizeof(key));
-		key.kind = PFG_FIND_SEQUENCE;
-		key.ignored = ignored;
-		key.dbid = st->dbid;
-		key.userid = st->userid;
-		key.route_hash = st->route_hash;
-		key.queryid = sq->id;
-		key.parent_queryid = fps[sq->fpidx[0]].parent_queryid;
-		memset(&d, 0, sizeof(d));
-		d.new_occurrence = !sq->fl_occ;
-		d.repeats = iters - sq->fl_repeats;
-		d.scope_repeats = iters;
-		d.wasted_ms = wasted - sq->fl_wasted;
-		d.cmdtype = CMD_SELECT;
-		d.nseq = sq->n;
-		d.seq = members;
-		pfg_store_record_finding(&key, st->label, &d, NULL);
-		sq->fl_occ = true;
-		sq->fl_repeats = iters;
-		sq->fl_wasted = wasted;
-	}
-	st->dirty = false;
-}
-
 /*
  * pfg_scope_flush
  *		Make what is known visible before a view reads: this backend's open
@@ -1444,7 +1337,7 @@ pfg_scope_flush(void)
 {
 	if (local_st != NULL && local_st->open && local_st->dirty)
 	{
-		state_flush(local_st, pending_example, pending_example_qid);
+		pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
 		forget_example();
 	}
 	pfg_requests_expire(GetCurrentTimestamp(), shared_end_cb);
