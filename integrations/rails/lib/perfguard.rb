@@ -43,16 +43,18 @@
 # (bounded by the adapter's statement_limit, as with QueryLogs), but a
 # request id would make every request prepare its statements anew (Rails
 # 7.1 turns prepared statements off when QueryLogs is on for that reason).
-# So with Perfguard.request_ids = :auto (the default) the id is sent on
-# connections configured with prepared_statements: false (what pgbouncer in
-# transaction mode needs anyway) and left out on connections that prepare;
-# true sends it on every connection, false on none.
+# So with Perfguard.request_ids = :auto (the default) the generated id is
+# sent on connections configured with prepared_statements: false (what
+# pgbouncer in transaction mode needs anyway) and left out on connections
+# that prepare; true sends it on every connection, false generates none.  An
+# id passed to tagged is sent as given.
 require "erb"
 require "securerandom"
 
 module Perfguard
   FRAMEWORK = "rails"
   TAGS_KEY = :perfguard_tags
+  ID_KEY = :perfguard_request_id
   QUERY_LOG_KEYS = %i[action controller framework route traceparent request_id].freeze
   # the tags that name a request, in perfguard's order of precedence
   ID_KEYS = %i[traceparent request_id].freeze
@@ -70,22 +72,29 @@ module Perfguard
       @request_ids.nil? ? :auto : @request_ids
     end
 
+    # The tags of the current statement: the static ones, the request's
+    # generated id (see request_ids) and those of the tagged blocks.
     def tags
-      (static_tags || {}).merge(Thread.current[TAGS_KEY] || {})
+      (static_tags || {}).merge(Thread.current[ID_KEY] || {}).merge(Thread.current[TAGS_KEY] || {})
     end
 
     # Tag the statements run in the block; nested blocks add to the outer
     # tags.  The outermost block is a request: it adds the request's id
     # (request_id_tags) unless the tags name one (traceparent:, request_id:,
-    # nil for none).
+    # nil for none).  An id given here is sent on every connection; the
+    # generated one as request_ids says.
     def tagged(**new_tags)
       previous = Thread.current[TAGS_KEY]
+      previous_id = Thread.current[ID_KEY]
       merged = (previous || {}).merge(new_tags)
-      merged = merged.merge(request_id_tags) if request_ids && !names_request?(merged)
+      if previous_id.nil? && request_ids && !names_request?(merged)
+        Thread.current[ID_KEY] = request_id_tags
+      end
       Thread.current[TAGS_KEY] = merged
       yield
     ensure
       Thread.current[TAGS_KEY] = previous
+      Thread.current[ID_KEY] = previous_id
     end
 
     # The tag that names one request: the traceparent of the current
@@ -112,10 +121,13 @@ module Perfguard
     # The block's statements carry the tags but not the request's id.
     def without_request_id
       previous = Thread.current[TAGS_KEY]
-      Thread.current[TAGS_KEY] = strip_request_id(previous).merge(request_id: nil) if previous
+      previous_id = Thread.current[ID_KEY]
+      Thread.current[TAGS_KEY] = strip_request_id(previous || {}).merge(request_id: nil)
+      Thread.current[ID_KEY] = nil
       yield
     ensure
       Thread.current[TAGS_KEY] = previous
+      Thread.current[ID_KEY] = previous_id
     end
 
     def id_key?(key)
@@ -152,13 +164,18 @@ module Perfguard
       pairs.empty? ? "" : "/*#{pairs.join(',')}*/"
     end
 
+    # The tags of a statement on a connection that prepares its statements
+    # or not: the generated request id only where request_ids says.
+    def statement_tags(prepared_statements)
+      return tags if request_id_on?(prepared_statements)
+      (static_tags || {}).merge(Thread.current[TAGS_KEY] || {})
+    end
+
     # sql with the comment; prepared_statements: whether the connection
     # prepares its statements (see request_ids).
     def annotate(sql, prepared_statements: false)
       return sql if !sql.is_a?(String) || TRANSACTION_SQL.match?(sql)
-      statement_tags = tags
-      statement_tags = strip_request_id(statement_tags) unless request_id_on?(prepared_statements)
-      comment = format_comment(statement_tags)
+      comment = format_comment(statement_tags(prepared_statements))
       return sql if comment.empty?
       stripped = sql.rstrip
       if stripped.end_with?(";")
@@ -170,8 +187,7 @@ module Perfguard
 
     # The value of a QueryLogs tag (Rails 7.1+), with the same rule for ids.
     def query_log_tag(key, connection)
-      return nil if ID_KEYS.include?(key) && !request_id_on?(connection_prepares?(connection))
-      tags[key]
+      statement_tags(connection_prepares?(connection))[key]
     end
 
     def connection_prepares?(connection)

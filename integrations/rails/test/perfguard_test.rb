@@ -262,6 +262,9 @@ class PerfguardActiveRecordTest < Minitest::Test
       assert_nil tag(s, "request_id"), s
       assert_equal "%2Fp-posts", tag(s, "route"), s
     end
+    # an id given to tagged is sent as given
+    sql = recorded_on(conn) { Perfguard.tagged(route: "/p-posts", request_id: "given") { Post.first } }
+    assert_equal "given", tag(sql.last, "request_id")
     Perfguard.request_ids = true
     sql = recorded_on(conn) { Perfguard.tagged(route: "/p-posts") { Post.first } }
     assert_match(/\A\h{32}\z/, tag(sql.last, "request_id"))
