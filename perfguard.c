@@ -58,6 +58,8 @@ int			pfg_max_statements = 5000;
 int			pfg_track = PFG_TRACK_TOP;
 bool		pfg_save = true;
 int			pfg_n_plus_one_threshold = 5;
+int			pfg_n_plus_one_linked_threshold = 2;
+int			pfg_max_open_requests = 1024;
 int			pfg_duplicate_threshold = 2;
 int			pfg_write_loop_threshold = 5;
 int			pfg_request_gap = 200;
@@ -69,6 +71,7 @@ int			pfg_on_duplicate = PFG_GUARD_OFF;
 int			pfg_max_queries_per_request = 0;
 int			pfg_on_too_many_queries = PFG_GUARD_OFF;
 bool		pfg_capture_parameters = false;
+bool		pfg_include_test = false;
 char	   *pfg_cursor_secret = NULL;
 int			pfg_window = 60000;
 int			pfg_unused_index_min_age = 7 * 24 * 3600;
@@ -85,6 +88,7 @@ static const struct config_enum_entry guard_options[] = {
 	{"log", PFG_GUARD_LOG, false},
 	{"warning", PFG_GUARD_WARNING, false},
 	{"error", PFG_GUARD_ERROR, false},
+	{"collect", PFG_GUARD_COLLECT, false},
 	{"false", PFG_GUARD_OFF, true},
 	{"no", PFG_GUARD_OFF, true},
 	{"0", PFG_GUARD_OFF, true},
@@ -131,6 +135,7 @@ typedef struct pfgInflight
 	int64		hit_start;
 	int64		read_start;
 	int64		temp_start;
+	int64		fetched;		/* rows returned by its runs so far */
 	pfgScopeRef ref;
 } pfgInflight;
 
@@ -141,9 +146,37 @@ static int	ninflight = 0;
 static struct
 {
 	bool		valid;
+	bool		batched;		/* it had a list of constants (IN (...)) */
 	uint64		queryid;
 	uint64		hash;
 } pending;
+
+/*
+ * The client statement last analysed, in case it fails before it runs (while
+ * planning: "WHERE id = 1/0"), and the copy the log hook takes of its text
+ * then, so that perfguard.errors can show what failed.  The copy is a plain
+ * memcpy (error reporting must not allocate or wait) of the text that is
+ * still being run (debug_query_string, so never a stale pointer); the entry
+ * is created at the next statement.
+ */
+static struct
+{
+	const char *src;
+	int			loc;
+	int			len;
+	uint64		queryid;
+	CmdType		cmd;
+} analysed;
+
+static struct
+{
+	bool		valid;
+	uint64		queryid;
+	CmdType		cmd;
+	Oid			userid;
+	Oid			dbid;
+	char		text[PFG_QUERY_LEN];
+} failed_early;
 
 #define pfg_active() \
 	(pfg_enabled && pfg_store_ready() && !IsParallelWorker())
@@ -205,6 +238,11 @@ _PG_init(void)
 							"Executions of one SELECT fingerprint with different parameters in a request that make an N+1 suspect.",
 							NULL, &pfg_n_plus_one_threshold, 5, 2, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.n_plus_one_linked_threshold",
+							"Distinct parameter sets of one SELECT fingerprint after a multi-row parent query in a request that make an N+1 suspect.",
+							"The parent must have returned at least as many rows as there are distinct parameter sets.",
+							&pfg_n_plus_one_linked_threshold, 2, 2, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("perfguard.duplicate_threshold",
 							"Executions of one fingerprint with identical parameters in a request that make a duplicate.",
 							NULL, &pfg_duplicate_threshold, 2, 2, INT_MAX,
@@ -234,11 +272,11 @@ _PG_init(void)
 							NULL, &pfg_unbounded_rows, 1000, 1, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("perfguard.on_n_plus_one",
-							 "What happens to the statement that crosses the N+1 threshold: off, log, warning or error.",
+							 "What happens to the statement that crosses the N+1 threshold: off, log, warning, error, or collect (fail once at perfguard.check_collected() or end_request(), listing every finding).",
 							 NULL, &pfg_on_n_plus_one, PFG_GUARD_OFF, guard_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("perfguard.on_duplicate",
-							 "What happens to the statement that crosses the duplicate threshold: off, log, warning or error.",
+							 "What happens to the statement that crosses the duplicate threshold: off, log, warning, error or collect.",
 							 NULL, &pfg_on_duplicate, PFG_GUARD_OFF, guard_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("perfguard.max_queries_per_request",
@@ -246,13 +284,18 @@ _PG_init(void)
 							NULL, &pfg_max_queries_per_request, 0, 0, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("perfguard.on_too_many_queries",
-							 "What happens to the statement that exceeds perfguard.max_queries_per_request: off, log, warning or error.",
+							 "What happens to the statement that exceeds perfguard.max_queries_per_request: off, log, warning, error or collect.",
 							 NULL, &pfg_on_too_many_queries, PFG_GUARD_OFF, guard_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("perfguard.capture_parameters",
 							 "Store one example parameter set per finding.",
 							 "Off means parameter values never reach shared memory.",
 							 &pfg_capture_parameters, false, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("perfguard.include_test",
+							 "Show the findings of test traffic (statements tagged perfguard='test') in the reports.",
+							 "Test traffic is recorded apart (its requests under \"[test] <route>\") and left out of the findings unless this is on.",
+							 &pfg_include_test, false, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("perfguard.unused_index_min_age",
 							"Statistics must cover this long before an index is advised to be dropped.",
@@ -279,6 +322,11 @@ _PG_init(void)
 	DefineCustomIntVariable("perfguard.max_statements",
 							"Statement entries kept in shared memory.",
 							NULL, &pfg_max_statements, 5000, 100, INT_MAX / 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.max_open_requests",
+							"Requests with an id (traceparent, request_id) open at once in shared memory.",
+							"Each costs about 25 kB; when full, the longest idle request ends early.",
+							&pfg_max_open_requests, 1024, 16, INT_MAX / 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("perfguard");
@@ -358,6 +406,39 @@ pfg_get_relation_info(PlannerInfo *root, Oid relationObjectId,
 }
 
 /*
+ * note_failed_early
+ *		Give a statement that failed before it ran (its text copied by the
+ *		log hook) an entry with its normalised text.  Never raises: a text
+ *		that does not normalise is dropped.
+ */
+static void
+note_failed_early(void)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	pfgStmtKey	key;
+
+	failed_early.valid = false;
+	if (!pfg_store_ready())
+		return;
+	memset(&key, 0, sizeof(key));
+	key.userid = failed_early.userid;
+	key.dbid = failed_early.dbid;
+	key.queryid = failed_early.queryid;
+	key.toplevel = true;
+	PG_TRY();
+	{
+		pfg_store_ensure_text(&key, failed_early.cmd, failed_early.text, 0,
+							  strlen(failed_early.text));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/*
  * pfg_post_parse_analyze
  *		Fold constant lists into the fingerprint and remember the hash of the
  *		statement's constants for its execution.
@@ -368,15 +449,31 @@ pfg_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (prev_post_parse_analyze_hook)
 		prev_post_parse_analyze_hook(pstate, query, jstate);
 
+	if (unlikely(failed_early.valid))
+		note_failed_early();
+
 	if (!pfg_active() || query->utilityStmt != NULL || query->queryId == 0)
 		return;
 
+	pending.batched = false;
 	if (jstate && jstate->clocations_count >= 2)
 	{
 		uint64		folded = pfg_fold_inlists(query, pstate->p_sourcetext, jstate);
 
 		if (folded != 0)
+		{
 			query->queryId = folded;
+			pending.batched = true;
+		}
+	}
+
+	if (nesting_level == 0)
+	{
+		analysed.src = pstate->p_sourcetext;
+		analysed.loc = query->stmt_location;
+		analysed.len = query->stmt_len;
+		analysed.queryid = query->queryId;
+		analysed.cmd = query->commandType;
 	}
 
 	/* parameter identity matters to the SELECT detectors only */
@@ -496,21 +593,28 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			int			len = queryDesc->plannedstmt->stmt_len;
 			uint64		queryid = queryDesc->plannedstmt->queryId;
 			uint64		phash = 0;
+			bool		batched = false;
 
 			if (src)
 				pfg_statement_text(src, &loc, &len);
 			if (pending.valid && pending.queryid == queryid)
+			{
 				phash = pending.hash;
+				batched = pending.batched;
+			}
 			pending.valid = false;
 			if (queryDesc->params)
 				phash = hash_combine64(phash, pfg_hash_params(queryDesc->params));
 
 			pfg_scope_statement_start(src, loc, len);
 			pfg_scope_executor_start(&ref, queryid, queryDesc->operation,
-									 phash, src, loc, len, queryDesc->params);
+									 phash, batched, src, loc, len,
+									 queryDesc->params);
 		}
 	}
 
+	if (toplevel)
+		analysed.queryid = 0;	/* it runs: note_failed takes over */
 	pfg_plan_executor_start(queryDesc, track);
 
 	if (prev_ExecutorStart)
@@ -617,7 +721,22 @@ pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	/* the slot array may have moved while nested statements ran */
 	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 	if (f)
+	{
 		run_end(f);
+
+		/*
+		 * A cursor's FETCH or a portal run with a row limit returns the rows
+		 * of a query in batches: each batch makes it the parent of the
+		 * lookups that follow (Django's .iterator(), yield_per).
+		 */
+		if (f->toplevel && queryDesc->operation == CMD_SELECT &&
+			(count != 0 || client_utility_depth > 0) && queryDesc->estate)
+		{
+			f->fetched += queryDesc->estate->es_processed;
+			pfg_scope_note_rows(&f->ref, queryDesc->plannedstmt->queryId,
+								f->fetched);
+		}
+	}
 }
 
 static void
@@ -697,14 +816,17 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 		st.temp_blks_written = slot.temp_written;
 		if (toplevel)
 		{
-			pfg_scope_executor_end(&slot.ref, queryid, queryDesc->operation,
-								   slot.ms, rows, &st);
+			PlanState  *top = queryDesc->planstate;
+			bool		paged = top && IsA(top, LimitState) &&
+				((LimitState *) top)->offset > 0;
+
 			/* perfguard's own report: counted, but no finding */
 			if (unlikely(pfg_report_self))
-			{
 				pfg_scope_exclude(&slot.ref);
+			pfg_scope_executor_end(&slot.ref, queryid, queryDesc->operation,
+								   slot.ms, rows, paged, &st);
+			if (unlikely(pfg_report_self))
 				st.n_plus_one_calls = st.duplicate_calls = 0;
-			}
 		}
 
 		memset(&key, 0, sizeof(key));
@@ -785,6 +907,20 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			pfg_statement_text(queryString, &loc, &len);
 		pfg_scope_statement_start(queryString, loc, len);
 		pfg_scope_utility(parsetree);
+
+		/*
+		 * The query of a cursor has no query id of its own (only the DECLARE
+		 * text is jumbled, cursor name included): give it the one its query
+		 * would have, so that its rows are tracked and it can be the parent
+		 * of the lookups that follow each FETCH.
+		 */
+		if (IsA(parsetree, DeclareCursorStmt))
+		{
+			Node	   *q = ((DeclareCursorStmt *) parsetree)->query;
+
+			if (q && IsA(q, Query) && ((Query *) q)->queryId == UINT64CONST(0))
+				(void) JumbleQuery((Query *) q, queryString);
+		}
 	}
 	/* DDL and ANALYZE make the cached index advice stale */
 	if (pfg_active() && pfg_cache_ddl_invalidates(parsetree))
@@ -835,6 +971,27 @@ pfg_emit_log(ErrorData *edata)
 	{
 		uint64		queryid = pgstat_get_my_query_id();
 
+		/*
+		 * Failed before it ran (no executor, so no text yet): copy its text
+		 * for the next statement to store.
+		 */
+		if (queryid != 0 && queryid == analysed.queryid && analysed.src &&
+			analysed.src == debug_query_string && !failed_early.valid)
+		{
+			int			loc = Max(analysed.loc, 0);
+			int			len = analysed.len > 0 ? analysed.len :
+				(int) strlen(analysed.src + loc);
+
+			len = Min(len, PFG_QUERY_LEN - 1);
+			memcpy(failed_early.text, analysed.src + loc, len);
+			failed_early.text[len] = '\0';
+			failed_early.queryid = queryid;
+			failed_early.cmd = analysed.cmd;
+			failed_early.userid = GetUserId();
+			failed_early.dbid = MyDatabaseId;
+			failed_early.valid = true;
+		}
+
 		if (queryid != 0)
 		{
 			pfgErrorKey key;
@@ -858,6 +1015,8 @@ pfg_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
+		if (pfg_store_ready())
+			pfg_scope_abort();
 		ninflight = 0;
 		client_utility_depth = 0;
 		pending.valid = false;

@@ -371,11 +371,17 @@ snap_sequence_of(findingsSnap *snap, const pfgFindingEntry *e)
 	return hit ? *hit : NULL;
 }
 
-/* Suppressed in-band, or by a rule now? */
+/*
+ * Not a to-do: suppressed in-band or by a rule now, or test traffic
+ * (perfguard='test') while perfguard.include_test is off.
+ */
 static bool
 snap_suppressed(findingsSnap *snap, const pfgFindingEntry *e)
 {
-	return e->key.ignored || rule_of(snap->rules, e) != NULL;
+	if ((e->key.ignored & PFG_FINDING_TEST) && !pfg_include_test)
+		return true;
+	return (e->key.ignored & PFG_FINDING_IGNORED) ||
+		rule_of(snap->rules, e) != NULL;
 }
 
 /*
@@ -401,8 +407,8 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 	for (i = 0; i < snap.entries.n; i++)
 	{
 		pfgFindingEntry *e = SNAP_ENTRY(&snap, i);
-		Datum		values[39];
-		bool		nulls[39];
+		Datum		values[40];
+		bool		nulls[40];
 		pfgIgnoreEntry *rule;
 		pfgFindingEntry *sq;
 		int			j = 0;
@@ -432,7 +438,7 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 			values[j++] = CStringGetTextDatum(e->example_params);
 		else
 			nulls[j++] = true;
-		values[j++] = BoolGetDatum(e->key.ignored != 0);
+		values[j++] = BoolGetDatum((e->key.ignored & PFG_FINDING_IGNORED) != 0);
 		if (e->seq_id != 0)
 			values[j++] = Int64GetDatum((int64) e->seq_id);
 		else
@@ -450,6 +456,7 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[j++] = true;
+		values[j++] = BoolGetDatum((e->key.ignored & PFG_FINDING_TEST) != 0);
 		j = findings_raw_more(e, sees, snap.texts, values, nulls, j);
 		/* an N+1 in a sequence: the sequence's members */
 		sq = snap_sequence_of(&snap, e);

@@ -8,9 +8,10 @@
  * The request id, in order of precedence: the trace id of traceparent
  * (version-traceid-spanid-flags; the span id changes per statement and is
  * ignored), else request_id, else the set of route, controller, action and
- * framework tags.  perfguard='ignore' suppresses the statement's findings.
- * The framework tag also says which vocabulary the fixes should speak
- * (pfg_tag_framework).
+ * framework tags.  perfguard='ignore' suppresses the statement's findings;
+ * perfguard='test' (or environment='test') marks test traffic, which the
+ * reports leave out unless perfguard.include_test is on.  The framework tag
+ * also says which vocabulary the fixes should speak (pfg_tag_framework).
  * Both functions are on the hot path (scope.c calls them only for a comment
  * that differs from the previous statement's), so they allocate nothing.
  *
@@ -148,26 +149,32 @@ copy_clipped(char *dst, const char *src, int dstlen)
 /*
  * pfg_parse_tags
  *		Parse sqlcommenter tags "k='v',k2='v2'" (URL-encoded keys and values)
- *		from a comment.  Builds the scope key (the trace id of traceparent
- *		when present, else route/controller/action/framework) into "key" and
+ *		from a comment.  Builds the scope key into "key": "t:<trace id>" for
+ *		a traceparent, else "q:<request_id>" for a request_id tag (both name
+ *		one request, whatever backend runs it: pfg_tags_key_is_id), else
+ *		the route/controller/action/framework set; and
  *		the label (route, else controller#action) into "label" (empty when
- *		none).  *ignore is set by perfguard='ignore'.  Returns false when the
- *		comment carries none of the scope tags.
+ *		none).  *flags gets PFG_TAG_IGNORE for perfguard='ignore' and
+ *		PFG_TAG_TEST for perfguard='test' or environment='test'.  Returns false when the
+ *		comment carries none of the scope tags.  One function (about 150
+ *		lines) on purpose: it runs for every new comment on the hot path, and
+ *		keeps the scan, the key match and the value copies in one loop.
  */
 bool
 pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
-			   char *label, int labellen, bool *ignore)
+			   char *label, int labellen, int *flags)
 {
 	char		route[PFG_ROUTE_LEN];
 	char		controller[PFG_ROUTE_LEN];
 	char		action[PFG_ROUTE_LEN];
 	char		framework[PFG_ROUTE_LEN];
 	char		trace[64];
+	char		reqid[128];
 	int			p = 0;
 	bool		any = false;
 
-	route[0] = controller[0] = action[0] = framework[0] = trace[0] = '\0';
-	*ignore = false;
+	route[0] = controller[0] = action[0] = framework[0] = trace[0] = reqid[0] = '\0';
+	*flags = 0;
 	key[0] = '\0';
 	label[0] = '\0';
 
@@ -228,6 +235,10 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 				which = 4;
 			else if (KEY_IS("perfguard"))
 				which = 5;
+			else if (KEY_IS("request_id"))
+				which = 6;
+			else if (KEY_IS("environment"))
+				which = 7;
 			else
 				continue;
 #undef KEY_IS
@@ -262,9 +273,19 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 					copy_clipped(framework, v, sizeof(framework));
 					any = true;
 					break;
+				case 6:
+					strlcpy(reqid, v, sizeof(reqid));
+					any = true;
+					break;
+				case 7:
+					if (strcmp(v, "test") == 0)
+						*flags |= PFG_TAG_TEST;
+					break;
 				default:
 					if (strcmp(v, "ignore") == 0)
-						*ignore = true;
+						*flags |= PFG_TAG_IGNORE;
+					else if (strcmp(v, "test") == 0)
+						*flags |= PFG_TAG_TEST;
 					break;
 			}
 		}
@@ -279,6 +300,12 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 		key[0] = 't';
 		key[1] = ':';
 		strlcpy(key + 2, trace, keylen - 2);
+	}
+	else if (reqid[0])
+	{
+		key[0] = 'q';
+		key[1] = ':';
+		strlcpy(key + 2, reqid, keylen - 2);
 	}
 	else
 		snprintf(key, keylen, "r:%s|c:%s|a:%s|f:%s",

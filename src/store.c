@@ -62,6 +62,7 @@
 #include "store_advice.h"
 #include "store_cache.h"
 #include "store_plans.h"
+#include "store_requests.h"
 
 #define PFG_NTABLES			5
 #define PFG_DUMP_FILE		"pg_stat/perfguard.stat"
@@ -186,6 +187,8 @@ pfg_store_shmem_request(void)
 	RequestNamedLWLockTranche("perfguard_advice", 1);
 	RequestAddinShmemSpace(pfg_cache_shmem_size());
 	RequestNamedLWLockTranche("perfguard_cache", PFG_CACHE_NLOCKS);
+	RequestAddinShmemSpace(pfg_requests_shmem_size());
+	RequestNamedLWLockTranche("perfguard_requests", PFG_NPARTS);
 }
 
 /*
@@ -198,7 +201,9 @@ void
 pfg_store_shmem_startup(void)
 {
 	bool		found;
+	bool		reqfound;
 	char	   *base;
+	char	   *reqbase;
 	LWLockPadded *locks;
 	int			i;
 
@@ -229,6 +234,11 @@ pfg_store_shmem_startup(void)
 	pfg_plans_shmem_attach(GetNamedLWLockTranche("perfguard_plans"));
 	pfg_advice_shmem_attach(&(GetNamedLWLockTranche("perfguard_advice"))->lock);
 	pfg_cache_shmem_attach(GetNamedLWLockTranche("perfguard_cache"));
+	reqbase = ShmemInitStruct("perfguard_requests", pfg_requests_shmem_size(),
+							  &reqfound);
+	pfg_requests_shmem_attach(reqbase, !reqfound,
+							  GetNamedLWLockTranche("perfguard_requests"),
+							  &pfg_shared->dropped_events);
 
 	LWLockRelease(AddinShmemInitLock);
 
@@ -914,6 +924,7 @@ pfg_store_reset(void)
 
 	pfg_plans_reset();
 	pfg_cache_reset();
+	pfg_requests_reset();
 
 	/* suppression rules are configuration, not statistics: kept */
 	for (i = 0; i < PFG_NTABLES; i++)

@@ -42,6 +42,7 @@
 
 #include "report.h"
 #include "scope.h"
+#include "scope_findings.h"
 #include "store.h"
 #include "store_cache.h"
 #include "store_plans.h"
@@ -59,6 +60,8 @@ PG_FUNCTION_INFO_V1(perfguard_info);
 PG_FUNCTION_INFO_V1(perfguard_reset);
 PG_FUNCTION_INFO_V1(perfguard_begin_request);
 PG_FUNCTION_INFO_V1(perfguard_end_request);
+PG_FUNCTION_INFO_V1(perfguard_collected);
+PG_FUNCTION_INFO_V1(perfguard_check_collected);
 PG_FUNCTION_INFO_V1(perfguard_slow_queries);
 PG_FUNCTION_INFO_V1(perfguard_plan_findings);
 PG_FUNCTION_INFO_V1(perfguard_offsets);
@@ -481,9 +484,91 @@ perfguard_ignore_rules(PG_FUNCTION_ARGS)
 			nulls[j++] = true; \
 	} while (0)
 
+/* Open requests with an id, copied (into room allocated beforehand). */
+typedef struct openCollect
+{
+	pfgRequestEntry *items;
+	int			n;
+	int			cap;
+} openCollect;
+
+static void
+open_collect_cb(const pfgRequestKey *key, const char *route,
+				const pfgRequestDelta *d, void *arg)
+{
+	openCollect *oc = (openCollect *) arg;
+	pfgRequestEntry *e;
+
+	if (oc->n >= oc->cap)
+		return;
+	e = &oc->items[oc->n++];
+	memset(e, 0, sizeof(*e));
+	e->key = *key;
+	strlcpy(e->route, route, PFG_ROUTE_LEN);
+	e->requests = 1;
+	e->queries = d->queries;
+	e->max_queries = d->queries;
+	e->total_ms = d->total_ms;
+	e->max_ms = d->total_ms;
+	e->n_plus_one_requests = d->had_n_plus_one ? 1 : 0;
+	e->duplicate_requests = d->had_duplicate ? 1 : 0;
+	e->write_loop_requests = d->had_write_loop ? 1 : 0;
+	e->last_seen = GetCurrentTimestamp();
+}
+
+/*
+ * add_open_requests
+ *		Add the requests with an id that are still open to the finished ones
+ *		of their route, so that a request shows as soon as it ran.
+ */
+static void
+add_open_requests(pfgCollect *c)
+{
+	openCollect oc;
+	int			i,
+				k;
+
+	oc.cap = pfg_max_open_requests;
+	oc.n = 0;
+	oc.items = palloc(sizeof(pfgRequestEntry) * oc.cap);
+	pfg_scope_foreach_open(open_collect_cb, &oc);
+	for (k = 0; k < oc.n; k++)
+	{
+		pfgRequestEntry *o = &oc.items[k];
+		pfgRequestEntry *e = NULL;
+
+		for (i = 0; i < c->n; i++)
+		{
+			pfgRequestEntry *x = (pfgRequestEntry *) (c->data + c->entrysize * i);
+
+			if (memcmp(&x->key, &o->key, sizeof(o->key)) == 0)
+			{
+				e = x;
+				break;
+			}
+		}
+		if (e == NULL)
+		{
+			collect_cb(o, c);
+			continue;
+		}
+		e->requests++;
+		e->queries += o->queries;
+		e->max_queries = Max(e->max_queries, o->queries);
+		e->total_ms += o->total_ms;
+		e->max_ms = Max(e->max_ms, o->total_ms);
+		e->n_plus_one_requests += o->n_plus_one_requests;
+		e->duplicate_requests += o->duplicate_requests;
+		e->write_loop_requests += o->write_loop_requests;
+		e->last_seen = Max(e->last_seen, o->last_seen);
+	}
+	pfree(oc.items);
+}
+
 /*
  * perfguard_requests
- *		Rows of perfguard.requests.
+ *		Rows of perfguard.requests: the finished requests of each route, and
+ *		the requests with an id still open.
  */
 Datum
 perfguard_requests(PG_FUNCTION_ARGS)
@@ -496,6 +581,7 @@ perfguard_requests(PG_FUNCTION_ARGS)
 	pfg_scope_flush();
 	InitMaterializedSRF(fcinfo, 0);
 	pfg_store_foreach_request(collect_cb, &c);
+	add_open_requests(&c);
 
 	for (i = 0; i < c.n; i++)
 	{
@@ -606,6 +692,11 @@ perfguard_end_request(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no request scope is open"),
 				 errhint("Call perfguard.begin_request() first.")));
+	/* guards at 'collect': the end of the request is where they fail */
+	if (pfg_on_n_plus_one == PFG_GUARD_COLLECT ||
+		pfg_on_duplicate == PFG_GUARD_COLLECT ||
+		pfg_on_too_many_queries == PFG_GUARD_COLLECT)
+		pfg_scope_check_collected();
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = Int64GetDatum(queries);
 	values[1] = Float8GetDatum(total_ms);
@@ -1040,4 +1131,66 @@ perfguard_texts_of(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*---- findings collected by guards at 'collect' ----*/
+
+/*
+ * perfguard_collected
+ *		perfguard.collected(): the findings this session's guards at
+ *		'collect' kept, oldest first; reading them forgets them.
+ */
+Datum
+perfguard_collected(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const pfgCollected *c;
+	int			lost;
+	int			n;
+	int			i;
+
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	n = pfg_scope_collected(&c, &lost);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[7];
+		bool		nulls[7];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(c[i].kind == PFG_FIND_NPLUSONE ? "n_plus_one" :
+										c[i].kind == PFG_FIND_DUPLICATE ? "duplicate" :
+										"too_many_queries");
+		values[1] = CStringGetTextDatum(c[i].label);
+		if (c[i].query)
+			values[2] = CStringGetTextDatum(c[i].query);
+		else
+			nulls[2] = true;
+		values[3] = Int64GetDatum(c[i].count);
+		values[4] = Int32GetDatum(c[i].distinct);
+		if (c[i].parent)
+			values[5] = CStringGetTextDatum(c[i].parent);
+		else
+			nulls[5] = true;
+		if (c[i].fix)
+			values[6] = CStringGetTextDatum(c[i].fix);
+		else
+			nulls[6] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pfg_scope_clear_collected();
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_check_collected
+ *		perfguard.check_collected(): fail once, listing every finding the
+ *		guards at 'collect' kept (the end of a test), or do nothing.
+ */
+Datum
+perfguard_check_collected(PG_FUNCTION_ARGS)
+{
+	pfg_check_preloaded();
+	pfg_scope_check_collected();
+	PG_RETURN_VOID();
 }
