@@ -118,7 +118,7 @@ cached_text(HTAB *cache, Oid userid, Oid dbid, uint64 queryid)
 	key.queryid = queryid;
 	e = hash_search(cache, &key, HASH_ENTER, &found);
 	if (!found)
-		e->text = pfg_store_get_query(userid, dbid, queryid, true);
+		e->text = pfg_store_get_query_any(userid, dbid, queryid);
 	return e->text;
 }
 

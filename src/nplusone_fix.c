@@ -23,8 +23,17 @@
  * "References" is a foreign-key constraint, or, when there is none (Rails'
  * t.references creates none, nor do many SQLAlchemy schemas), the naming
  * conventions of Rails and Django: a column "author_id" refers to the table
- * "author", "authors" or "<app>_author" (by its primary key); such a fix
- * says that it was inferred.
+ * "author", "authors" or "<app>_author" (by its primary key; irregular
+ * plurals such as people are known); such a fix says that it was inferred.
+ * Without such a name, a polymorphic "<x>_id" with its "<x>_type", or the
+ * only "<x>_id" of a parent table that names no table (an STI class's
+ * association), is taken as the relation, as a last guess.  A relation
+ * through another table (has_many/has_one :through) is named after the
+ * table whose rows the child returns.  When the parent query is not the
+ * loop's (the last multi-row SELECT may be the preload of another
+ * relation), the table the filter column refers to stands for the parent.
+ * A lookup by primary key of a few columns of a parent table is a deferred
+ * field; of all of its columns, a relation to the same table.
  *
  * A fix is kept in parts (store.h's pfgFix) so that the relations of one
  * loop merge into one suggestion per framework:
@@ -56,6 +65,7 @@
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
@@ -87,6 +97,8 @@ typedef struct stmtShape
 	List	   *relids;			/* OIDs of the base tables */
 	Oid			filter_rel;		/* table of the repeated filter */
 	AttrNumber	filter_att;		/* its column */
+	bool		filter_keylike; /* it is a key ("id", "..._id") */
+	Oid			out_rel;		/* the table its rows come from */
 	int			ncols;			/* target list entries */
 	bool		has_aggs;
 } stmtShape;
@@ -224,13 +236,29 @@ find_filter(stmtShape *s, Node *qual)
 		if (var && var->varlevelsup == 0 && var->varattno > 0)
 		{
 			RangeTblEntry *rte = rt_fetch(var->varno, s->query->rtable);
+			char	   *name;
+			int			n;
+			bool		keylike;
 
-			if (rte->rtekind == RTE_RELATION)
+			if (rte->rtekind != RTE_RELATION)
+				continue;
+			name = get_attname(rte->relid, var->varattno, true);
+			n = name ? strlen(name) : 0;
+			keylike = name && (strcmp(name, "id") == 0 ||
+							   (n > 3 && strcmp(name + n - 3, "_id") == 0));
+
+			/*
+			 * The first filter, unless a later one is a key: an STI lookup
+			 * is "type = $1 AND id = $2", and the row is found by its id.
+			 */
+			if (s->filter_rel == InvalidOid || (keylike && !s->filter_keylike))
 			{
 				s->filter_rel = rte->relid;
 				s->filter_att = var->varattno;
-				return;
+				s->filter_keylike = keylike;
 			}
+			if (keylike)
+				return;
 		}
 	}
 }
@@ -238,7 +266,7 @@ find_filter(stmtShape *s, Node *qual)
 static bool
 collect_quals(Node *node, stmtShape *s)
 {
-	if (node == NULL || s->filter_rel != InvalidOid)
+	if (node == NULL || s->filter_keylike)
 		return false;
 	if (IsA(node, FromExpr))
 	{
@@ -280,6 +308,18 @@ shape_of(const char *text, stmtShape *s)
 	s->has_aggs = s->query->hasAggs;
 	s->ncols = list_length(s->query->targetList);
 	collect_quals((Node *) s->query->jointree, s);
+	/* the table of the first column it returns ("tags".* of a join) */
+	foreach(lc, s->query->targetList)
+	{
+		TargetEntry *te = lfirst(lc);
+		Var		   *v = (Var *) strip_relabel((Node *) te->expr);
+
+		if (te->resjunk || v == NULL || !IsA(v, Var) || v->varlevelsup != 0)
+			continue;
+		if (rt_fetch(v->varno, s->query->rtable)->rtekind == RTE_RELATION)
+			s->out_rel = rt_fetch(v->varno, s->query->rtable)->relid;
+		break;
+	}
 }
 
 /*---- the catalog ----*/
@@ -319,6 +359,22 @@ is_pkey_column(Oid relid, AttrNumber att)
 	res = bms_is_member(att - FirstLowInvalidHeapAttributeNumber, pk);
 	table_close(rel, AccessShareLock);
 	return res;
+}
+
+/* Columns of a table (not dropped). */
+static int
+column_count(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			n++;
+	table_close(rel, AccessShareLock);
+	return n;
 }
 
 /* The key a column "x_id" refers to: the primary key, else a column "id". */
@@ -387,10 +443,28 @@ model_name(const char *table, const char *other)
 	return pstrdup(table + cut);
 }
 
+/* English words whose plural adds no "s" (Rails' irregular inflections). */
+static const char *const irregular[][2] = {
+	{"person", "people"}, {"man", "men"}, {"woman", "women"},
+	{"child", "children"}, {"mouse", "mice"}, {"goose", "geese"},
+	{"tooth", "teeth"}, {"foot", "feet"}, {"ox", "oxen"}
+};
+
 static char *
 plural(const char *s)
 {
 	int			n = strlen(s);
+	int			i;
+
+	for (i = 0; i < lengthof(irregular); i++)
+	{
+		int			l = strlen(irregular[i][0]);
+
+		/* "person", "sales_person" */
+		if (n >= l && strcmp(s + n - l, irregular[i][0]) == 0 &&
+			(n == l || s[n - l - 1] == '_'))
+			return psprintf("%.*s%s", n - l, s, irregular[i][1]);
+	}
 
 	if (n > 0 && s[n - 1] == 's')
 		return pstrdup(s);
@@ -404,6 +478,16 @@ static char *
 singular(const char *s)
 {
 	int			n = strlen(s);
+	int			i;
+
+	for (i = 0; i < lengthof(irregular); i++)
+	{
+		int			l = strlen(irregular[i][1]);
+
+		if (n >= l && strcmp(s + n - l, irregular[i][1]) == 0 &&
+			(n == l || s[n - l - 1] == '_'))
+			return psprintf("%.*s%s", n - l, s, irregular[i][0]);
+	}
 
 	if (n > 3 && strcmp(s + n - 3, "ies") == 0)
 		return psprintf("%.*sy", n - 3, s);
@@ -500,6 +584,60 @@ refers_to(Oid relid, AttrNumber att, Oid target, AttrNumber *tatt,
 	return true;
 }
 
+/*
+ * table_for_stem
+ *		The table a column "<stem>_id" names by the Rails and Django
+ *		conventions, in the schema of "near" (a table of the same app): the
+ *		stem, its plural, with the Django app prefix of "near"; InvalidOid if
+ *		none exists.
+ */
+static Oid
+table_for_stem(const char *stem, Oid near)
+{
+	Oid			nsp = get_rel_namespace(near);
+	char	   *nname = get_rel_name(near);
+	const char *u = nname ? strchr(nname, '_') : NULL;
+	char	   *cands[4];
+	int			i;
+
+	cands[0] = pstrdup(stem);
+	cands[1] = plural(stem);
+	cands[2] = u ? psprintf("%.*s%s", (int) (u - nname + 1), nname, stem) : NULL;
+	cands[3] = u ? psprintf("%.*s%s", (int) (u - nname + 1), nname, plural(stem)) : NULL;
+	for (i = 0; i < 4; i++)
+	{
+		Oid			relid;
+
+		if (cands[i] == NULL || strlen(cands[i]) >= NAMEDATALEN)
+			continue;
+		relid = get_relname_relid(cands[i], nsp);
+		if (OidIsValid(relid) && get_rel_relkind(relid) != RELKIND_INDEX)
+			return relid;
+	}
+	return InvalidOid;
+}
+
+/*
+ * referenced_table
+ *		The table column att of relid refers to: its foreign key's, else the
+ *		one its name names ("category_id": "categories").  InvalidOid if none.
+ */
+static Oid
+referenced_table(Oid relid, AttrNumber att)
+{
+	ForeignKeyCacheInfo *fk = fkey_from(relid, att, InvalidOid);
+	char	   *name;
+	int			n;
+
+	if (fk)
+		return fk->confrelid;
+	name = get_attname(relid, att, true);
+	n = name ? strlen(name) : 0;
+	if (n <= 3 || strcmp(name + n - 3, "_id") != 0)
+		return InvalidOid;
+	return table_for_stem(pnstrdup(name, n - 3), relid);
+}
+
 static const char *
 qi(Oid relid)
 {
@@ -535,7 +673,8 @@ typedef struct relFix
  *		by a foreign key, or by name when catt is crel's key); 0 if none.
  */
 static AttrNumber
-forward_column(Oid prel, Oid crel, AttrNumber catt, bool *inferred)
+forward_column(Oid prel, Oid crel, AttrNumber catt, bool guess,
+			   bool *inferred)
 {
 	ListCell   *lc;
 	Relation	rel;
@@ -563,10 +702,53 @@ forward_column(Oid prel, Oid crel, AttrNumber catt, bool *inferred)
 			fkey_from(prel, a->attnum, InvalidOid) == NULL)
 			found = a->attnum;
 	}
+
+	/*
+	 * No column names crel.  A polymorphic association ("<x>_id" with
+	 * "<x>_type", Rails' belongs_to polymorphic) or an STI one ("writer_id"
+	 * for the table of the Writer class's base) names no table: when the
+	 * parent has exactly one such column that names no table, it is the one
+	 * (a guess: only once no table of the parent names crel).
+	 */
+	if (found == InvalidAttrNumber && guess)
+	{
+		AttrNumber	poly = InvalidAttrNumber;
+		AttrNumber	lone = InvalidAttrNumber;
+		int			npoly = 0;
+		int			nlone = 0;
+
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, i);
+			char	   *name = NameStr(a->attname);
+			int			n = strlen(name);
+			char	   *stem;
+
+			if (a->attisdropped || n <= 3 || strcmp(name + n - 3, "_id") != 0 ||
+				fkey_from(prel, a->attnum, InvalidOid) != NULL)
+				continue;
+			stem = pnstrdup(name, n - 3);
+			if (OidIsValid(table_for_stem(stem, prel)))
+				continue;
+			if (get_attnum(prel, psprintf("%s_type", stem)) != InvalidAttrNumber)
+			{
+				poly = a->attnum;
+				npoly++;
+			}
+			lone = a->attnum;
+			nlone++;
+		}
+		if (npoly == 1)
+			found = poly;
+		else if (npoly == 0 && nlone == 1)
+			found = lone;
+	}
 	table_close(rel, AccessShareLock);
 	*inferred = (found != InvalidAttrNumber);
 	return found;
 }
+
+static bool relate(List *prels, stmtShape *child, relFix *r);
 
 /*
  * derive_relation
@@ -584,10 +766,14 @@ derive_relation(stmtShape *parent, stmtShape *child, relFix *r)
 	if (!OidIsValid(crel))
 		return;
 
-	/* deferred field loaded per row */
+	/*
+	 * Deferred field loaded per row: a few columns (not all of them: a
+	 * lookup of the whole row is a relation to the same table) of a parent
+	 * table, by primary key.
+	 */
 	if (list_member_oid(parent->relids, crel) &&
 		list_length(child->relids) == 1 && !child->has_aggs &&
-		is_pkey_column(crel, catt))
+		is_pkey_column(crel, catt) && child->ncols < column_count(crel))
 	{
 		StringInfoData cols;
 		bool		first = true;
@@ -615,10 +801,40 @@ derive_relation(stmtShape *parent, stmtShape *child, relFix *r)
 		return;
 	}
 
+	if (relate(parent->relids, child, r))
+		return;
+
+	/*
+	 * The parent query is not the loop's (the last multi-row SELECT before
+	 * the loop may be a preload of another relation): the table the filter
+	 * column refers to is the loop's parent model.
+	 */
+	{
+		Oid			ref = referenced_table(crel, catt);
+
+		if (OidIsValid(ref) && ref != crel && !list_member_oid(parent->relids, ref))
+			(void) relate(list_make1_oid(ref), child, r);
+	}
+}
+
+/*
+ * relate
+ *		The relation the child loads for each row of one of the tables prels:
+ *		an aggregate per row, a forward relation, a many-to-many or
+ *		through-relation, a reverse relation.  Fills r; false if none.
+ */
+static bool
+relate(List *prels, stmtShape *child, relFix *r)
+{
+	Oid			crel = child->filter_rel;
+	AttrNumber	catt = child->filter_att;
+	ListCell   *lc;
+	int			pass;
+
 	/* aggregate per row */
 	if (child->has_aggs)
 	{
-		foreach(lc, parent->relids)
+		foreach(lc, prels)
 		{
 			Oid			prel = lfirst_oid(lc);
 			AttrNumber	patt;
@@ -637,42 +853,55 @@ derive_relation(stmtShape *parent, stmtShape *child, relFix *r)
 							  qa(crel, catt), qi(prel), qa(prel, patt));
 			r->django_extra = psprintf(".annotate(%s_count=Count('%s')) on the %s queryset",
 									   singular(cm), singular(cm), singular(pm));
-			r->rails_extra = psprintf("%s.left_joins(:%s).group(:id).count, or a counter_cache",
-									  class_name(prel, crel), plural(singular(cm)));
+			r->rails_extra = psprintf("%s.left_joins(:%s).group(:id).count, or .includes(:%s) and .size instead of .count, or a counter_cache",
+									  class_name(prel, crel), plural(singular(cm)),
+									  plural(singular(cm)));
 			r->sqla_extra = psprintf("a subquery of func.count() grouped by %s.%s, outer-joined to the %s query",
 									 qi(crel), qa(crel, catt), class_name(prel, crel));
-			return;
+			return true;
 		}
 	}
 
-	/* forward: a parent table refers to the child's filter column */
-	foreach(lc, parent->relids)
+	/*
+	 * forward: a parent table refers to the child's filter column; by a
+	 * foreign key or by name first, in any parent table, then by a guess
+	 */
+	for (pass = 0; pass < 2; pass++)
 	{
-		Oid			prel = lfirst_oid(lc);
-		bool		inferred;
-		AttrNumber	patt;
-		char	   *f;
+		foreach(lc, prels)
+		{
+			Oid			prel = lfirst_oid(lc);
+			bool		inferred;
+			AttrNumber	patt;
+			char	   *f;
 
-		if (prel == crel)
-			continue;
-		patt = forward_column(prel, crel, catt, &inferred);
-		if (patt == InvalidAttrNumber)
-			continue;
-		f = field_name(get_attname(prel, patt, false));
-		r->found = true;
-		r->inferred = inferred;
-		r->sql = psprintf("JOIN %s ON %s.%s = %s.%s", qi(crel), qi(crel),
-						  qa(crel, catt), qi(prel), qa(prel, patt));
-		r->django_select = psprintf("'%s'", f);
-		r->rails = psprintf(":%s", f);
-		r->sqla = psprintf("joinedload(%s.%s)", class_name(prel, crel), f);
-		return;
+			if (prel == crel)
+				continue;
+			patt = forward_column(prel, crel, catt, pass == 1, &inferred);
+			if (patt == InvalidAttrNumber)
+				continue;
+			f = field_name(get_attname(prel, patt, false));
+			r->found = true;
+			r->inferred = inferred;
+			r->sql = psprintf("JOIN %s ON %s.%s = %s.%s", qi(crel), qi(crel),
+							  qa(crel, catt), qi(prel), qa(prel, patt));
+			r->django_select = psprintf("'%s'", f);
+			r->rails = psprintf(":%s", f);
+			r->sqla = psprintf("joinedload(%s.%s)", class_name(prel, crel), f);
+			return true;
+		}
 	}
 
-	/* many-to-many through a link table */
+	/*
+	 * Many-to-many through a link table (crel), or a relation through
+	 * another one (has_many/has_one :through): the link table refers to a
+	 * parent table, and another table of the child refers to the link or is
+	 * referred to by it.  The relation is named after the table the child
+	 * returns rows of.
+	 */
 	if (list_length(child->relids) >= 2)
 	{
-		foreach(lc, parent->relids)
+		foreach(lc, prels)
 		{
 			Oid			prel = lfirst_oid(lc);
 			AttrNumber	patt;
@@ -684,9 +913,11 @@ derive_relation(stmtShape *parent, stmtShape *child, relFix *r)
 			foreach(lc2, child->relids)
 			{
 				Oid			orel = lfirst_oid(lc2);
+				Oid			named;
 				AttrNumber	oatt = InvalidAttrNumber;
 				AttrNumber	okey = InvalidAttrNumber;
 				bool		oinf = false;
+				bool		backwards = false;
 				Relation	rel;
 				TupleDesc	desc;
 				char	   *link,
@@ -710,35 +941,66 @@ derive_relation(stmtShape *parent, stmtShape *child, relFix *r)
 						oatt = a->attnum;
 				}
 				table_close(rel, AccessShareLock);
+				/* or a column of orel, to the link table (through) */
+				if (oatt == InvalidAttrNumber)
+				{
+					rel = table_open(orel, AccessShareLock);
+					desc = RelationGetDescr(rel);
+					for (i = 0; i < desc->natts && oatt == InvalidAttrNumber; i++)
+					{
+						Form_pg_attribute a = TupleDescAttr(desc, i);
+
+						if (!a->attisdropped &&
+							refers_to(orel, a->attnum, crel, &okey, &oinf))
+						{
+							oatt = a->attnum;
+							backwards = true;
+						}
+					}
+					table_close(rel, AccessShareLock);
+				}
 				if (oatt == InvalidAttrNumber)
 					continue;
+				named = (OidIsValid(child->out_rel) && child->out_rel != crel &&
+						 child->out_rel != prel) ? child->out_rel : orel;
 				/* Django names the link table "<parent table>_<field>" */
 				link = get_rel_name(crel);
 				pname = get_rel_name(prel);
 				pl = strlen(pname);
-				other = plural(singular(model_name(get_rel_name(orel), pname)));
-				if (strncmp(link, pname, pl) == 0 && link[pl] == '_')
+				other = singular(model_name(get_rel_name(named), pname));
+				/* has_one :through: one row (LIMIT), through a has_many */
+				if (!backwards || child->query->limitCount == NULL)
+					other = plural(other);
+				if (strncmp(link, pname, pl) == 0 && link[pl] == '_' &&
+					named == orel && !backwards)
 					f = pstrdup(link + pl + 1);
 				else
 					f = other;
 				r->found = true;
 				r->inferred = inferred || oinf;
-				r->sql = psprintf("JOIN %s ON %s.%s = %s.%s JOIN %s ON %s.%s = %s.%s",
-								  qi(crel), qi(crel), qa(crel, catt),
-								  qi(prel), qa(prel, patt),
-								  qi(orel), qi(orel), qa(orel, okey),
-								  qi(crel), qa(crel, oatt));
+				if (backwards)
+					r->sql = psprintf("JOIN %s ON %s.%s = %s.%s JOIN %s ON %s.%s = %s.%s",
+									  qi(crel), qi(crel), qa(crel, catt),
+									  qi(prel), qa(prel, patt),
+									  qi(orel), qi(orel), qa(orel, oatt),
+									  qi(crel), qa(crel, okey));
+				else
+					r->sql = psprintf("JOIN %s ON %s.%s = %s.%s JOIN %s ON %s.%s = %s.%s",
+									  qi(crel), qi(crel), qa(crel, catt),
+									  qi(prel), qa(prel, patt),
+									  qi(orel), qi(orel), qa(orel, okey),
+									  qi(crel), qa(crel, oatt));
 				r->django_prefetch = psprintf("'%s'", f);
 				r->rails = psprintf(":%s", other);
 				r->sqla = psprintf("selectinload(%s.%s)", class_name(prel, crel),
 								   other);
-				return;
+				return true;
 			}
 		}
 	}
 
 	/* reverse: the child's filter column refers to a parent table */
-	foreach(lc, parent->relids)
+	foreach(lc, prels)
 	{
 		Oid			prel = lfirst_oid(lc);
 		AttrNumber	patt;
@@ -757,8 +1019,9 @@ derive_relation(stmtShape *parent, stmtShape *child, relFix *r)
 		r->rails = psprintf(":%s", plural(singular(cm)));
 		r->sqla = psprintf("selectinload(%s.%s)", class_name(prel, crel),
 						   plural(singular(cm)));
-		return;
+		return true;
 	}
+	return false;
 }
 
 /*---- parts ----*/

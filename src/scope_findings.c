@@ -245,11 +245,11 @@ pfg_scope_drain_fixes(pfg_fix_fn fn)
 		pfgFix	   *fix = palloc0(sizeof(pfgFix));
 		int			i;
 
-		parent = pfg_store_get_query(pf.key.userid, pf.key.dbid,
-									 pf.key.parent_queryid, true);
+		parent = pfg_store_get_query_any(pf.key.userid, pf.key.dbid,
+										 pf.key.parent_queryid);
 		for (i = 0; i < pf.nq; i++)
-			texts[i] = pfg_store_get_query(pf.key.userid, pf.key.dbid,
-										   pf.queries[i], true);
+			texts[i] = pfg_store_get_query_any(pf.key.userid, pf.key.dbid,
+											   pf.queries[i]);
 		(void) fn(parent, texts, pf.nq, pf.framework, fix);
 		pfg_store_set_finding_fix(&pf.key, fix);
 		MemoryContextReset(cxt);

@@ -875,6 +875,20 @@ pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid, bool toplevel)
 }
 
 /*
+ * pfg_store_get_query_any
+ *		The text of a statement run at top level, else nested (the query of a
+ *		cursor, a statement in a function): the parent of an N+1 may be
+ *		either.
+ */
+char *
+pfg_store_get_query_any(Oid userid, Oid dbid, uint64 queryid)
+{
+	char	   *t = pfg_store_get_query(userid, dbid, queryid, true);
+
+	return t ? t : pfg_store_get_query(userid, dbid, queryid, false);
+}
+
+/*
  * pfg_store_get_statement
  *		Copy a statement's entry (counters and text) into *out; false when
  *		there is none.  Copied under the entry's spinlock.

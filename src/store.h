@@ -261,6 +261,7 @@ extern void pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
 extern char *pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid,
 								 bool toplevel);
 extern bool pfg_store_get_statement(const pfgStmtKey *key, pfgStmtEntry *out);
+extern char *pfg_store_get_query_any(Oid userid, Oid dbid, uint64 queryid);
 extern bool pfg_store_record_finding(const pfgFindingKey *key,
 									 const char *route,
 									 const pfgFindingDelta *d, void **hint);
