@@ -361,22 +361,6 @@ is_pkey_column(Oid relid, AttrNumber att)
 	return res;
 }
 
-/* Columns of a table (not dropped). */
-static int
-column_count(Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			n = 0;
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped)
-			n++;
-	table_close(rel, AccessShareLock);
-	return n;
-}
-
 /* The key a column "x_id" refers to: the primary key, else a column "id". */
 static AttrNumber
 key_column(Oid relid)
@@ -751,6 +735,42 @@ forward_column(Oid prel, Oid crel, AttrNumber catt, bool guess,
 static bool relate(List *prels, stmtShape *child, relFix *r);
 
 /*
+ * selects_more
+ *		Whether the child statement selects a column of "crel" that the
+ *		parent query does not (a deferred field), rather than a row the
+ *		parent has in full.
+ */
+static bool
+selects_more(stmtShape *parent, stmtShape *child, Oid crel)
+{
+	Bitmapset  *have = NULL;
+	ListCell   *lc;
+	bool		more = false;
+
+	foreach(lc, parent->query->targetList)
+	{
+		TargetEntry *te = lfirst(lc);
+		Var		   *v = (Var *) strip_relabel((Node *) te->expr);
+
+		if (v && IsA(v, Var) && v->varlevelsup == 0 && v->varattno > 0 &&
+			rt_fetch(v->varno, parent->query->rtable)->rtekind == RTE_RELATION &&
+			rt_fetch(v->varno, parent->query->rtable)->relid == crel)
+			have = bms_add_member(have, v->varattno);
+	}
+	foreach(lc, child->query->targetList)
+	{
+		TargetEntry *te = lfirst(lc);
+		Var		   *v = (Var *) strip_relabel((Node *) te->expr);
+
+		if (!te->resjunk && v && IsA(v, Var) && v->varattno > 0 &&
+			!bms_is_member(v->varattno, have))
+			more = true;
+	}
+	bms_free(have);
+	return more;
+}
+
+/*
  * derive_relation
  *		The fix of one child statement against the parent's tables.  May
  *		ERROR (catalog access): the caller runs guarded.
@@ -767,13 +787,13 @@ derive_relation(stmtShape *parent, stmtShape *child, relFix *r)
 		return;
 
 	/*
-	 * Deferred field loaded per row: a few columns (not all of them: a
-	 * lookup of the whole row is a relation to the same table) of a parent
-	 * table, by primary key.
+	 * Deferred field loaded per row: columns of a parent table that the
+	 * parent query did not select, by primary key (a lookup of columns the
+	 * parent already has is a relation to the same table).
 	 */
 	if (list_member_oid(parent->relids, crel) &&
 		list_length(child->relids) == 1 && !child->has_aggs &&
-		is_pkey_column(crel, catt) && child->ncols < column_count(crel))
+		is_pkey_column(crel, catt) && selects_more(parent, child, crel))
 	{
 		StringInfoData cols;
 		bool		first = true;
