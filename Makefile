@@ -23,6 +23,7 @@ OBJS = \
 	src/plan_checks.o \
 	src/plan_sample.o \
 	src/report.o \
+	src/fix_text.o \
 	src/nplusone_fix.o \
 	src/hypo_index.o \
 	src/index_candidates.o \

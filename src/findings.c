@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "fix_text.h"
 #include "nplusone_fix.h"
 #include "report.h"
 #include "scope.h"

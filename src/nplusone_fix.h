@@ -21,14 +21,6 @@
 extern char *pfg_fix_derive(const char *parent_query,
 							const char *const *queries, int nqueries,
 							int framework, pfgFix *fix);
-extern char *pfg_fix_compose(int framework, const pfgFix *fix);
-
-/* merged fixes of several findings (one loop) */
-typedef struct pfgFixMerge pfgFixMerge;
-extern pfgFixMerge *pfg_fix_merge_start(void);
-extern void pfg_fix_merge_add(pfgFixMerge *m, const pfgFix *fix);
-extern char *pfg_fix_merge_compose(pfgFixMerge *m, int framework,
-								   bool inferred, const char *column);
 extern void pfg_n_plus_one_fix(const char *parent_query, const char *query,
 							   char **table_name, char **column_name,
 							   char **suggestion);
