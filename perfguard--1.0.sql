@@ -775,6 +775,16 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'perfguard_advice_cached'
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE ROWS 2;
 
+-- Of the time of the statements with these query ids in the current
+-- database, the share spent in statements that call a function that waits
+-- (pg_sleep, advisory locks), and the first such function: the index
+-- advice is computed with it, and no index saves that share.
+CREATE FUNCTION perfguard._waiting(queryids bigint[],
+    OUT wait_what text, OUT wait_share double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'perfguard_waiting'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 CREATE FUNCTION perfguard.refresh_advice()
 RETURNS integer
 AS 'MODULE_PATHNAME', 'perfguard_refresh_advice'
@@ -883,7 +893,8 @@ AS $$
                   index_name text, columns text[], ddl text, reason text,
                   queryids bigint[], est_improvement float8,
                   impact_ms float8, applied boolean, applied_index text,
-                  actual_improvement float8, ord bigint)),
+                  actual_improvement float8, ord bigint, wait_what text,
+                  wait_share float8)),
   plan_stmts AS (
     SELECT st.*, s.slow_calls, s.slow_total_ms, s.slow_max_ms, s.calls,
            s.work_samples, s.work_ms, s.work_wall_ms, s.wait_what,
@@ -950,12 +961,17 @@ AS $$
            format('%s.%s%s: %s', a.schema_name, a.table_name,
                   CASE WHEN a.index_name IS NOT NULL THEN ' index ' || a.index_name
                        ELSE ' (' || array_to_string(a.columns, ', ') || ')' END,
-                  a.reason) AS detail,
+                  a.reason) ||
+             CASE WHEN a.wait_what IS NOT NULL THEN
+               format('; %s%% of the time of its statements is in statements that wait in %s, which no index shortens',
+                      round(100 * a.wait_share), a.wait_what)
+             ELSE '' END AS detail,
            CASE WHEN a.applied
                 THEN format('index %I, created from this advice, did not make its statements faster: check their plans with EXPLAIN, and drop it (DROP INDEX CONCURRENTLY %I.%I) if no statement uses it',
                             a.applied_index, a.schema_name, a.applied_index)
                 ELSE a.ddl END AS suggestion,
-           CASE WHEN a.applied THEN -a.impact_ms ELSE a.impact_ms END AS impact_ms,
+           CASE WHEN a.applied THEN -a.impact_ms
+                ELSE a.impact_ms * (1 - coalesce(a.wait_share, 0)) END AS impact_ms,
            NULL::timestamptz AS last_seen, a.database, NULL::text AS framework,
            false AS inferred, a.queryids, a.dbid
       FROM adv a

@@ -139,6 +139,25 @@ SELECT category, route LIKE '/sleepy/_' AS has_route, impact_ms,
        rank > (SELECT max(rank) FROM perfguard.findings
                 WHERE category LIKE 'n_plus_one%') AS below_every_n_plus_one
   FROM perfguard.findings WHERE query LIKE 'SELECT pg_sleep%';
+-- nor when it was never sampled (faster than slow_query_ms): the index
+-- advised for its scan saves nothing of the time spent in pg_sleep()
+SET perfguard.enabled = off;
+CREATE TABLE nap_big (id int PRIMARY KEY, v int NOT NULL);
+INSERT INTO nap_big SELECT g, g % 1000 FROM generate_series(1, 100000) g;
+ANALYZE nap_big;
+RESET perfguard.enabled;
+SELECT count(*), pg_sleep(0.01) FROM nap_big WHERE v = 42 /*route='%2Fnap%2F'*/;
+SELECT count(*), pg_sleep(0.01) FROM nap_big WHERE v = 43 /*route='%2Fnap%2F'*/;
+SELECT 'end of /nap/' /*route='%2Fnext'*/;
+SELECT perfguard.refresh_advice() > 0 AS refreshed;
+SELECT category, impact_ms,
+       detail LIKE '%100\% of the time of its statements is in statements that wait in pg_sleep(), which no index shortens' AS says_waiting,
+       suggestion,
+       rank > (SELECT max(rank) FROM perfguard.findings
+                WHERE category LIKE 'n_plus_one%') AS below_every_n_plus_one
+  FROM perfguard.findings WHERE query LIKE '%nap_big%';
+DROP TABLE nap_big;
+SELECT perfguard.refresh_advice() >= 0 AS refreshed;
 
 -- severity follows the rank
 SELECT bool_and(ok) AS severity_follows_rank

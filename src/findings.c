@@ -15,7 +15,9 @@
  * because a full store has thousands of findings (one per route and
  * statement), and grouping them in SQL was the slowest part of
  * perfguard.findings; the plan and index cards, a few hundred at most, are
- * built in SQL.
+ * built in SQL.  perfguard._waiting() tells which share of the time of an
+ * index advice's statements was spent in functions that wait (pg_sleep, an
+ * advisory lock): no index makes that faster.
  *
  * Privileges: as every view, texts (and the fixes, which name tables and
  * columns) only for those who may see the statement's text.  Entries are
@@ -35,6 +37,8 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -43,12 +47,14 @@
 
 #include "fix_text.h"
 #include "nplusone_fix.h"
+#include "plan_sample.h"
 #include "report.h"
 #include "scope.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(perfguard_findings_raw);
 PG_FUNCTION_INFO_V1(perfguard_scope_cards);
+PG_FUNCTION_INFO_V1(perfguard_waiting);
 
 static const char *const framework_names[] = {NULL, "django", "rails", "sqlalchemy"};
 
@@ -963,4 +969,147 @@ perfguard_scope_cards(PG_FUNCTION_ARGS)
 				 card->inferred, qids, card->key.dbid);
 	}
 	return (Datum) 0;
+}
+
+/*---- statements that wait ----*/
+
+/* The statements of the current database with given query ids. */
+typedef struct waitingCtx
+{
+	const int64 *qids;			/* sorted */
+	int			nqids;
+	pfgStmtKey *found;			/* preallocated: no palloc under the lock */
+	double	   *total_ms;
+	int			nfound;
+	int			max;
+} waitingCtx;
+
+static int
+qid_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+waiting_cb(const void *entry, void *arg)
+{
+	const pfgStmtEntry *e = (const pfgStmtEntry *) entry;
+	waitingCtx *c = (waitingCtx *) arg;
+	int64		q = (int64) e->key.queryid;
+
+	if (c->nfound < c->max && e->key.dbid == MyDatabaseId &&
+		e->query[0] != '\0' &&
+		bsearch(&q, c->qids, c->nqids, sizeof(int64), qid_cmp) != NULL)
+	{
+		c->found[c->nfound] = e->key;
+		c->total_ms[c->nfound] = e->counters.total_ms;
+		c->nfound++;
+	}
+}
+
+typedef struct waitArgs
+{
+	const char *text;
+	const char *what;
+} waitArgs;
+
+/* Analyse a normalised text and look for a waiting function.  May ERROR. */
+static void
+wait_of_text(void *arg)
+{
+	waitArgs   *a = (waitArgs *) arg;
+	List	   *raw = raw_parser(a->text, RAW_PARSE_DEFAULT);
+	Oid		   *ptypes = NULL;
+	int			nparams = 0;
+	Query	   *q;
+
+	if (list_length(raw) != 1)
+		return;
+	q = parse_analyze_varparams(linitial_node(RawStmt, raw), a->text,
+								&ptypes, &nparams, NULL);
+	a->what = pfg_plan_wait_function_in(q);
+}
+
+/*
+ * perfguard_waiting
+ *		perfguard._waiting(queryids bigint[]): (wait_what text, wait_share
+ *		float8): of the time (total_ms) of the statements of the current
+ *		database with these query ids, the share spent in statements that
+ *		call a function that waits (pg_sleep, an advisory lock), and the
+ *		first such function; (NULL, 0) when none does.  The texts are
+ *		re-analysed here (the index advice calls it once per row when it is
+ *		computed, not per read); a text that does not analyse counts as not
+ *		waiting.
+ */
+Datum
+perfguard_waiting(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *enulls;
+	int64	   *qids;
+	int			n;
+	int			i;
+	waitingCtx	c;
+	const char *what = NULL;
+	double		all = 0,
+				waiting = 0;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {true, false};
+
+	pfg_check_preloaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(&c, 0, sizeof(c));
+	if (!PG_ARGISNULL(0))
+	{
+		arr = PG_GETARG_ARRAYTYPE_P(0);
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("queryids must be a one-dimensional array")));
+		deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &elems, &enulls, &n);
+		qids = palloc(sizeof(int64) * (n + 1));
+		for (i = 0; i < n; i++)
+			if (!enulls[i])
+				qids[c.nqids++] = DatumGetInt64(elems[i]);
+		qsort(qids, c.nqids, sizeof(int64), qid_cmp);
+		c.qids = qids;
+	}
+	if (c.nqids > 0)
+	{
+		c.max = 64;
+		c.found = palloc(sizeof(pfgStmtKey) * c.max);
+		c.total_ms = palloc(sizeof(double) * c.max);
+		pfg_store_foreach_statement(waiting_cb, &c);
+	}
+	for (i = 0; i < c.nfound; i++)
+	{
+		waitArgs	a;
+
+		a.text = pfg_store_get_query(c.found[i].userid, c.found[i].dbid,
+									 c.found[i].queryid, c.found[i].toplevel);
+		a.what = NULL;
+		all += c.total_ms[i];
+		if (a.text != NULL &&
+			pfg_report_guarded(wait_of_text, &a, CurrentMemoryContext) &&
+			a.what != NULL)
+		{
+			waiting += c.total_ms[i];
+			if (what == NULL)
+				what = a.what;
+		}
+	}
+	if (what != NULL)
+	{
+		values[0] = CStringGetTextDatum(what);
+		nulls[0] = false;
+	}
+	values[1] = Float8GetDatum(all > 0 ? waiting / all : 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

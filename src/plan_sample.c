@@ -463,6 +463,9 @@ wait_expr_walker(Node *node, const char **what)
 {
 	if (node == NULL)
 		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, wait_expr_walker,
+								 (void *) what, 0);
 	if (IsA(node, FuncExpr))
 	{
 		Oid			fn = ((FuncExpr *) node)->funcid;
@@ -528,6 +531,21 @@ wait_function(QueryDesc *qd)
 	const char *what = NULL;
 
 	(void) wait_plan_walker(qd->planstate, &what);
+	return what;
+}
+
+/*
+ * pfg_plan_wait_function_in
+ *		The same for an analysed statement that has not run (or was not
+ *		sampled): a function it calls whose time is spent waiting, or NULL.
+ *		Pure tree walk, no catalog access.
+ */
+const char *
+pfg_plan_wait_function_in(Query *query)
+{
+	const char *what = NULL;
+
+	(void) wait_expr_walker((Node *) query, &what);
 	return what;
 }
 

@@ -892,7 +892,9 @@ perfguard_offsets(PG_FUNCTION_ARGS)
  * compute_advice
  *		The index advice of the current database, as the JSON text of
  *		perfguard.index_advice's rows (in its order, at most 200), stored in
- *		the cache.  Plans hypothetical indexes: seconds on a full store.
+ *		the cache, with the share of the time of each missing index's
+ *		statements spent waiting (perfguard._waiting).  Plans hypothetical
+ *		indexes: seconds on a full store.
  */
 static char *
 compute_advice(int *rows)
@@ -905,10 +907,12 @@ compute_advice(int *rows)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute("SELECT coalesce(jsonb_agg(a ORDER BY ord), '[]')::text, count(*)::int4"
+	ret = SPI_execute("SELECT coalesce(jsonb_agg(to_jsonb(a) || to_jsonb(w) ORDER BY ord), '[]')::text,"
+					  "       count(*)::int4"
 					  "  FROM (SELECT *, row_number() OVER () AS ord"
-					  "          FROM perfguard.index_advice LIMIT 200) a",
-					  true, 0);
+					  "          FROM perfguard.index_advice LIMIT 200) a,"
+					  "       perfguard._waiting(CASE WHEN a.kind = 'missing' THEN a.queryids END) w",
+					  false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not compute the index advice");
 	json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
