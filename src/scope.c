@@ -123,6 +123,7 @@ static char last_comment[PFG_COMMENT_LEN];
 static int	last_comment_len = -1;
 static bool last_comment_tagged = false;
 static char last_comment_key[PFG_COMMENT_LEN];
+static uint64 last_comment_keyhash = 0;
 static char last_comment_label[PFG_ROUTE_LEN];
 static int	last_comment_flags = 0;
 static int	last_span_off = -1;	/* span id position in last_comment */
@@ -594,6 +595,8 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 												 last_comment_label,
 												 sizeof(last_comment_label),
 												 &last_comment_flags);
+			last_comment_keyhash = last_comment_tagged ?
+				key_hash64(last_comment_key) : 0;
 			if (clen < PFG_COMMENT_LEN)
 			{
 				memcpy(last_comment, cstart, clen);
@@ -613,7 +616,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 		stmt_test = (last_comment_flags & PFG_TAG_TEST) != 0;
 		if (last_comment_tagged && !(local_st->open && local_st->explicit_scope))
 		{
-			uint64		keyhash = key_hash64(last_comment_key);
+			uint64		keyhash = last_comment_keyhash;
 
 			if (pfg_tags_key_is_id(last_comment_key))
 			{
@@ -1000,7 +1003,11 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	act->parent_queryid = fp->parent_queryid;
 	act->queries = st->queries;
 	act->queryid = queryid;
-	strlcpy(act->label, st->label, sizeof(act->label));
+	/* the label only for a message (a copy: the state may be shared) */
+	if (act->np_action != PFG_GUARD_OFF || act->dup_action != PFG_GUARD_OFF ||
+		act->too_many || act->np_update || act->dup_update ||
+		act->too_many_update)
+		strlcpy(act->label, st->label, sizeof(act->label));
 }
 
 /*
