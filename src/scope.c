@@ -57,7 +57,6 @@
  */
 #include "postgres.h"
 
-#include "access/parallel.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
@@ -121,15 +120,31 @@ static struct
 static uint64 exec_seq = 0;		/* top-level executions seen */
 static bool scope_exit_registered = false;
 
-/* last sqlcommenter comment seen, to make an unchanged one cost a memcmp */
-static char last_comment[PFG_COMMENT_LEN];
-static int	last_comment_len = -1;
-static bool last_comment_tagged = false;
-static char last_comment_key[PFG_COMMENT_LEN];
-static char last_comment_label[PFG_ROUTE_LEN];
-static int	last_comment_flags = 0;
-static int	last_comment_framework = PFG_FW_NONE;
-static int	last_span_off = -1;	/* span id position in last_comment */
+/*
+ * The last sqlcommenter comments seen, parsed: an unchanged comment costs one
+ * memcmp against the last one, and a backend that interleaves a few
+ * requests (behind a transaction pooler) finds theirs among the others
+ * instead of parsing them again.
+ */
+#define PFG_COMMENT_SLOTS	4
+typedef struct commentSlot
+{
+	int			len;			/* -1: empty, or too long to keep */
+	int			span_off;		/* span id position in text, or -1 */
+	bool		tagged;
+	int			flags;			/* PFG_TAG_* */
+	int			framework;		/* pfgFramework of the framework tag */
+	uint64		keyhash;
+	char		key[PFG_COMMENT_LEN];
+	char		label[PFG_ROUTE_LEN];
+	char		text[PFG_COMMENT_LEN];
+} commentSlot;
+
+static commentSlot comments[PFG_COMMENT_SLOTS] = {
+	{.len = -1}, {.len = -1}, {.len = -1}, {.len = -1}
+};
+static commentSlot *last_comment = &comments[0];
+static int	comment_victim = 0;
 
 /* the last top-level execution (perfguard's own reports; issue 17) */
 static pfgScopeRef last_exec_ref;
@@ -139,10 +154,6 @@ static bool stmt_ignore = false;
 
 /* The current statement is test traffic (perfguard='test'). */
 static bool stmt_test = false;
-
-/* An example parameter set captured for the next flush of its fingerprint. */
-static char *pending_example = NULL;
-static uint64 pending_example_qid = 0;
 
 /*
  * The fix of an N+1, for the guard's hint: derived from the catalogs by a
@@ -157,11 +168,8 @@ static void local_end(void);
 static void state_account(pfgReqState *st);
 static void shared_end_cb(pfgReqState *st);
 static void scope_atexit(int code, Datum arg);
-static void capture_example(uint64 queryid, const char *src, int loc,
-							int len, ParamListInfo params);
 static void scope_guard(int action, int sqlstate, const scopeActions *a,
 						const char *src, int loc, int len);
-static void fix_drain(void);
 
 
 /*
@@ -172,20 +180,6 @@ void
 pfg_scope_set_fix_fn(pfg_fix_fn fn)
 {
 	scope_fix_fn = fn;
-}
-
-/*
- * forget_example
- *		The example parameter set went to the findings (or is no longer
- *		wanted).
- */
-static void
-forget_example(void)
-{
-	if (pending_example)
-		pfree(pending_example);
-	pending_example = NULL;
-	pending_example_qid = 0;
 }
 
 /*
@@ -370,8 +364,8 @@ local_end(void)
 {
 	if (local_st == NULL || !local_st->open)
 		return;
-	pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
-	forget_example();
+	pfg_scope_flush_state(local_st, true);
+	pfg_scope_forget_example();
 	state_account(local_st);
 	local_st->open = false;
 	local_st->nfps = 0;
@@ -472,7 +466,7 @@ shared_end_cb(pfgReqState *st)
 {
 	if (!st->open)
 		return;
-	pfg_scope_flush_state(st, NULL, 0);
+	pfg_scope_flush_state(st, false);
 	state_account(st);
 	st->open = false;
 }
@@ -520,28 +514,29 @@ comment_is_cached(const char *s, int len)
 {
 	int			end = len;
 	int			start;
+	const commentSlot *c = last_comment;
 
-	if (last_comment_len < 0)
+	if (c->len < 0)
 		return false;
 	while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\n' ||
 					   s[end - 1] == ';' || s[end - 1] == '\t' ||
 					   s[end - 1] == '\r'))
 		end--;
-	start = end - 2 - last_comment_len;
+	start = end - 2 - c->len;
 	if (start < 2 || s[end - 1] != '/' || s[end - 2] != '*' ||
 		s[start - 2] != '/' || s[start - 1] != '*')
 		return false;
-	if (last_span_off < 0)
-		return memcmp(s + start, last_comment, last_comment_len) == 0;
+	if (c->span_off < 0)
+		return memcmp(s + start, c->text, c->len) == 0;
 
 	/*
 	 * OpenTelemetry puts the current span in traceparent, so the comment
 	 * changes on every statement of a request while the request (the trace
 	 * id) does not: compare all but the 16 hex digits of the span id.
 	 */
-	return memcmp(s + start, last_comment, last_span_off) == 0 &&
-		memcmp(s + start + last_span_off + 16, last_comment + last_span_off + 16,
-			   last_comment_len - last_span_off - 16) == 0;
+	return memcmp(s + start, c->text, c->span_off) == 0 &&
+		memcmp(s + start + c->span_off + 16, c->text + c->span_off + 16,
+			   c->len - c->span_off - 16) == 0;
 }
 
 /*
@@ -565,6 +560,45 @@ span_offset(const char *c, int len)
 }
 
 /*
+ * comment_slot
+ *		The parsed slot of the comment cstart[0, clen): one of the slots when
+ *		it equals it (but for the span id), else a slot it is parsed into.
+ */
+static commentSlot *
+comment_slot(const char *cstart, int clen)
+{
+	commentSlot *c;
+	int			i;
+
+	for (i = 0; i < PFG_COMMENT_SLOTS; i++)
+	{
+		c = &comments[i];
+		if (c->len != clen)
+			continue;
+		if (c->span_off < 0 ? memcmp(cstart, c->text, clen) == 0 :
+			(memcmp(cstart, c->text, c->span_off) == 0 &&
+			 memcmp(cstart + c->span_off + 16, c->text + c->span_off + 16,
+					clen - c->span_off - 16) == 0))
+			return c;
+	}
+	c = &comments[comment_victim];
+	comment_victim = (comment_victim + 1) % PFG_COMMENT_SLOTS;
+	c->tagged = pfg_parse_tags(cstart, clen, c->key, sizeof(c->key),
+							   c->label, sizeof(c->label), &c->flags);
+	c->keyhash = c->tagged ? key_hash64(c->key) : 0;
+	c->framework = pfg_tag_framework(cstart, clen);
+	if (clen < PFG_COMMENT_LEN)
+	{
+		memcpy(c->text, cstart, clen);
+		c->len = clen;
+		c->span_off = span_offset(c->text, clen);
+	}
+	else
+		c->len = -1;
+	return c;
+}
+
+/*
  * pfg_scope_statement_start
  *		Called at the start of every top-level statement: applies the idle gap
  *		and the sqlcommenter rules, and opens a scope if none is open.
@@ -574,6 +608,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 {
 	const char *cstart;
 	int			clen;
+	commentSlot *cslot = NULL;
 	TimestampTz start = GetCurrentStatementStartTimestamp();
 	TimestampTz gap = (TimestampTz) pfg_request_gap * 1000;
 
@@ -587,45 +622,23 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 	stmt_ignore = false;
 	stmt_test = false;
 	if (src != NULL && comment_is_cached(src + loc, len))
-	{
-		/* the same comment as the last statement's: one memcmp */
-		cstart = last_comment;
-		clen = last_comment_len;
-	}
+		cslot = last_comment;	/* the same comment as the last statement's */
 	else if (src != NULL && pfg_trailing_comment(src, loc, len, &cstart, &clen))
 	{
-		if (clen != last_comment_len || clen >= PFG_COMMENT_LEN ||
-			memcmp(cstart, last_comment, clen) != 0)
-		{
-			last_comment_tagged = pfg_parse_tags(cstart, clen,
-												 last_comment_key,
-												 sizeof(last_comment_key),
-												 last_comment_label,
-												 sizeof(last_comment_label),
-												 &last_comment_flags);
-			last_comment_framework = pfg_tag_framework(cstart, clen);
-			if (clen < PFG_COMMENT_LEN)
-			{
-				memcpy(last_comment, cstart, clen);
-				last_comment_len = clen;
-				last_span_off = span_offset(last_comment, clen);
-			}
-			else
-				last_comment_len = -1;
-		}
+		cslot = comment_slot(cstart, clen);
+		if (cslot->len >= 0)
+			last_comment = cslot;
 	}
-	else
-		cstart = NULL;
 
-	if (cstart != NULL)
+	if (cslot != NULL)
 	{
-		stmt_ignore = (last_comment_flags & PFG_TAG_IGNORE) != 0;
-		stmt_test = (last_comment_flags & PFG_TAG_TEST) != 0;
-		if (last_comment_tagged && !(local_st->open && local_st->explicit_scope))
+		stmt_ignore = (cslot->flags & PFG_TAG_IGNORE) != 0;
+		stmt_test = (cslot->flags & PFG_TAG_TEST) != 0;
+		if (cslot->tagged && !(local_st->open && local_st->explicit_scope))
 		{
-			uint64		keyhash = key_hash64(last_comment_key);
+			uint64		keyhash = cslot->keyhash;
 
-			if (pfg_tags_key_is_id(last_comment_key))
+			if (pfg_tags_key_is_id(cslot->key))
 			{
 				/* a request with an id: the shared one, on any backend */
 				if (!shreq.active || shreq.key.idhash != keyhash ||
@@ -635,8 +648,8 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 					memset(&shreq.key, 0, sizeof(shreq.key));
 					shreq.key.dbid = MyDatabaseId;
 					shreq.key.idhash = keyhash;
-					strlcpy(shreq.label, last_comment_label, sizeof(shreq.label));
-					shreq.framework = last_comment_framework;
+					strlcpy(shreq.label, cslot->label, sizeof(shreq.label));
+					shreq.framework = cslot->framework;
 					shreq.active = true;
 				}
 			}
@@ -645,13 +658,13 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 			{
 				shreq.active = false;
 				local_end();
-				local_begin(false, true, keyhash, last_comment_label);
+				local_begin(false, true, keyhash, cslot->label);
 			}
 		}
 		/* the framework of any tagged statement (explicit scopes too) */
 		if (!shreq.active && local_st->open &&
 			local_st->framework == PFG_FW_NONE)
-			local_st->framework = last_comment_framework;
+			local_st->framework = cslot->framework;
 	}
 
 	if (shreq.active)
@@ -730,15 +743,15 @@ pfg_scope_statement_end(double exec_ms)
 		local_st->last_end = end;
 		if (local_st->dirty)
 		{
-			pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
-			forget_example();
+			pfg_scope_flush_state(local_st, true);
+			pfg_scope_forget_example();
 		}
 		if (local_st->end_after)
 			local_end();
 	}
 	/* fixes of new findings: not after transaction control (a utility) */
 	if (unlikely(pfg_pending_fixes > 0) && exec_ms >= 0)
-		fix_drain();
+		pfg_scope_drain_fixes(scope_fix_fn);
 }
 
 /*---- detectors ----*/
@@ -1016,8 +1029,12 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	act->parent_queryid = fp->parent_queryid;
 	act->queries = st->queries;
 	act->queryid = queryid;
-	strlcpy(act->label, st->label, sizeof(act->label));
 	act->framework = st->framework;
+	/* the label only for a message (a copy: the state may be shared) */
+	if (act->np_action != PFG_GUARD_OFF || act->dup_action != PFG_GUARD_OFF ||
+		act->too_many || act->np_update || act->dup_update ||
+		act->too_many_update)
+		strlcpy(act->label, st->label, sizeof(act->label));
 }
 
 /*
@@ -1064,7 +1081,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	act.framework = PFG_FW_NONE;
 
 	if (unlikely(pfg_pending_fixes > 0))
-		fix_drain();
+		pfg_scope_drain_fixes(scope_fix_fn);
 
 	exec_seq++;
 	if (shreq.active)
@@ -1094,7 +1111,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	last_exec_ref = *ref;
 
 	if (act.capture)
-		capture_example(queryid, src, loc, len, params);
+		pfg_scope_capture_example(queryid, src, loc, len, params);
 	if (act.np_action != PFG_GUARD_OFF)
 		scope_guard(act.np_action, ERRCODE_PFG_N_PLUS_ONE, &act, src, loc, len);
 	else if (act.np_update)
@@ -1120,37 +1137,6 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 						pfg_max_queries_per_request),
 				 errhint("Load related rows with joins or prefetching, or raise perfguard.max_queries_per_request.")));
 	}
-}
-
-/*
- * capture_example
- *		Keep one example parameter set for a finding (capture_parameters),
- *		until the flush at the end of this statement.  Output functions may
- *		fail: such a failure only loses the example.
- */
-static void
-capture_example(uint64 queryid, const char *src, int loc, int len,
-				ParamListInfo params)
-{
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	char	   *volatile example = NULL;
-
-	PG_TRY();
-	{
-		example = pfg_format_params(src, loc, len, params);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(TopMemoryContext);
-		FlushErrorState();
-		example = NULL;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
-	if (pending_example)
-		pfree(pending_example);
-	pending_example = example;
-	pending_example_qid = queryid;
 }
 
 /*
@@ -1278,14 +1264,15 @@ pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		if (st == NULL)
 			return;
 		note_end(st, ref, queryid, cmd, ms, rows, paged);
-		if (st->running > 0)
+		/* not a later request with the same id, opened after this one ended */
+		if (st->running > 0 && ref->gen == st->gen)
 			st->running--;
 		st->last_end = GetCurrentStatementStartTimestamp() +
 			(TimestampTz) (ms * 1000.0);
 		if (st->dirty)
-			pfg_scope_flush_state(st, pending_example, pending_example_qid);
+			pfg_scope_flush_state(st, true);
 		LWLockRelease(lock);
-		forget_example();
+		pfg_scope_forget_example();
 		return;
 	}
 	if (local_st != NULL)
@@ -1359,12 +1346,12 @@ pfg_scope_flush(void)
 	pfg_scope_exclude(&last_exec_ref);
 	if (local_st != NULL && local_st->open && local_st->dirty)
 	{
-		pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
-		forget_example();
+		pfg_scope_flush_state(local_st, true);
+		pfg_scope_forget_example();
 	}
 	pfg_requests_expire(GetCurrentTimestamp(), shared_end_cb);
 	if (pfg_pending_fixes > 0)
-		fix_drain();
+		pfg_scope_drain_fixes(scope_fix_fn);
 }
 
 /*
@@ -1391,7 +1378,23 @@ pfg_scope_begin_explicit(const char *label)
 		local_st->nfps = 0;
 		local_st->gen++;
 	}
-	shreq.active = false;
+	if (shreq.active)
+	{
+		/* the same for a request with an id that this statement opened */
+		LWLock	   *lock;
+		pfgReqState *st = shared_acquire(&shreq.key, false, &lock);
+
+		if (st)
+		{
+			if (st->queries == 1 && st->first_exec == exec_seq && !st->dirty)
+			{
+				st->queries = 0;
+				st->open = false;
+			}
+			LWLockRelease(lock);
+		}
+		shreq.active = false;
+	}
 	local_end();
 	local_begin(true, false, 0, label);
 }
@@ -1469,24 +1472,4 @@ pfg_scope_exclude(const pfgScopeRef *ref)
 		pfg_req_fps(st)[ref->fpidx].self = true;
 	if (lock)
 		LWLockRelease(lock);
-}
-
-/*
- * fix_drain
- *		Derive and store the fixes of the findings the store said have none
- *		(queued by the flush, scope_findings.c), with the function perfguard.c
- *		registers.  Only inside a healthy transaction, outside parallel mode
- *		and never during transaction control (the callers are executor
- *		paths): the fix function starts a subtransaction, which
- *		BeginInternalSubTransaction refuses (FATAL) in the middle of BEGIN,
- *		SAVEPOINT or ROLLBACK.  Once per new finding, never per statement.
- */
-static void
-fix_drain(void)
-{
-	if (scope_fix_fn == NULL || !IsTransactionState() ||
-		IsAbortedTransactionBlockState() || IsInParallelMode() ||
-		!pfg_store_ready())
-		return;
-	pfg_scope_drain_fixes(scope_fix_fn);
 }

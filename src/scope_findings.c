@@ -25,10 +25,13 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
+#include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "fingerprint.h"
 #include "scope_findings.h"
 #include "store.h"
 #include "store_requests.h"
@@ -223,10 +226,14 @@ fix_queue(const pfgFindingKey *key, int framework, int nq,
 
 /*
  * pfg_scope_drain_fixes
- *		Derive (with "fn") and store the fixes of the queued findings.  The
- *		caller checked that a subtransaction may start.  Each entry leaves the
- *		queue before its fix is derived, so a failure (a query cancel,
- *		re-thrown) never repeats.
+ *		Derive (with "fn", which perfguard.c registers with the scope) and
+ *		store the fixes of the queued findings.  The callers are executor
+ *		paths, never transaction control: "fn" starts a subtransaction, which
+ *		BeginInternalSubTransaction refuses (FATAL) in the middle of BEGIN,
+ *		SAVEPOINT or ROLLBACK; here only inside a healthy transaction, outside
+ *		parallel mode.  Each entry leaves the queue before its fix is
+ *		derived, so a failure (a query cancel, re-thrown) never repeats.
+ *		Once per new finding, never per statement.
  */
 void
 pfg_scope_drain_fixes(pfg_fix_fn fn)
@@ -234,6 +241,10 @@ pfg_scope_drain_fixes(pfg_fix_fn fn)
 	MemoryContext cxt;
 	MemoryContext old;
 
+	if (fn == NULL || !IsTransactionState() ||
+		IsAbortedTransactionBlockState() || IsInParallelMode() ||
+		!pfg_store_ready())
+		return;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "perfguard fixes",
 								ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
@@ -258,18 +269,71 @@ pfg_scope_drain_fixes(pfg_fix_fn fn)
 	MemoryContextDelete(cxt);
 }
 
+/*---- example parameters ----*/
+
+/* An example parameter set captured for the next flush of its fingerprint. */
+static char *pending_example = NULL;
+static uint64 pending_example_qid = 0;
+
+/*
+ * pfg_scope_capture_example
+ *		Keep one example parameter set for a finding (capture_parameters),
+ *		until the flush at the end of this statement.  Output functions may
+ *		fail: such a failure only loses the example.
+ */
+void
+pfg_scope_capture_example(uint64 queryid, const char *src, int loc, int len,
+						  ParamListInfo params)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	char	   *volatile example = NULL;
+
+	PG_TRY();
+	{
+		example = pfg_format_params(src, loc, len, params);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(TopMemoryContext);
+		FlushErrorState();
+		example = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	if (pending_example)
+		pfree(pending_example);
+	pending_example = example;
+	pending_example_qid = queryid;
+}
+
+/*
+ * pfg_scope_forget_example
+ *		The example parameter set went to the findings (or is no longer
+ *		wanted).
+ */
+void
+pfg_scope_forget_example(void)
+{
+	if (pending_example)
+		pfree(pending_example);
+	pending_example = NULL;
+	pending_example_qid = 0;
+}
+
 /*---- flushing findings ----*/
 
 /*
  * pfg_scope_flush_state
  *		Push what changed in a request since its last flush into the findings
- *		table, as deltas.  "example" is an example parameter set captured for
- *		fingerprint "example_qid" (or NULL).  Only copies: safe under the
- *		request's lock.
+ *		table, as deltas, "with_example": with the example parameter set this
+ *		backend captured for one of its fingerprints, if any.  Only copies:
+ *		safe under the request's lock.
  */
 void
-pfg_scope_flush_state(pfgReqState *st, const char *example, uint64 example_qid)
+pfg_scope_flush_state(pfgReqState *st, bool with_example)
 {
+	const char *example = with_example ? pending_example : NULL;
+	uint64		example_qid = pending_example_qid;
 	pfgReqFp   *fps = pfg_req_fps(st);
 	pfgFindingKey key;
 	int			i;

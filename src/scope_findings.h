@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * scope_findings.h
- *		Flushing a request's findings to the store; findings kept by guards
- *		at 'collect'.
+ *		Flushing a request's findings to the store (with an example parameter
+ *		set, and the fixes of the new ones); findings kept by guards at
+ *		'collect'.
  *
  * Copyright (c) 2026, perfguard developers
  *
@@ -13,6 +14,8 @@
  */
 #ifndef PFG_SCOPE_FINDINGS_H
 #define PFG_SCOPE_FINDINGS_H
+
+#include "nodes/params.h"
 
 #include "perfguard.h"
 #include "store.h"
@@ -43,8 +46,10 @@ typedef struct pfgCollected
 	char	   *fix;
 } pfgCollected;
 
-extern void pfg_scope_flush_state(pfgReqState *st, const char *example,
-								  uint64 example_qid);
+extern void pfg_scope_flush_state(pfgReqState *st, bool with_example);
+extern void pfg_scope_capture_example(uint64 queryid, const char *src,
+									  int loc, int len, ParamListInfo params);
+extern void pfg_scope_forget_example(void);
 extern void pfg_collect_add(int kind, uint64 queryid, const char *label,
 							int64 count, int32 distinct, const char *query,
 							const char *parent, const char *fix);
