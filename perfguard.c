@@ -333,8 +333,7 @@ _PG_init(void)
 
 	EnableQueryId();
 
-	/* fixes of N+1s and sequences (guard hints, findings) come from the
-	 * report layer */
+	/* the fixes of N+1s and sequences (findings, guard hints): report layer */
 	pfg_scope_set_fix_fn(pfg_fix_derive);
 
 	/*
