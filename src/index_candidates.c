@@ -655,7 +655,7 @@ build_candidates(Oid relid, AttrNumber *eq, int neq, AttrNumber *range,
 		cand_add(c, range, Min(nrange, 1), NULL, NULL);
 		if (has_order)
 		{
-			pfgCandidate *full = NEWCAND();
+			pfgCandidate *full = new_candidate(relid);
 
 			*full = *c;
 			cand_add(full, oc->attnos, oc->n, oc->desc, oc->nulls_first);
