@@ -56,6 +56,8 @@ int			pfg_max_statements = 5000;
 int			pfg_track = PFG_TRACK_TOP;
 bool		pfg_save = true;
 int			pfg_n_plus_one_threshold = 5;
+int			pfg_n_plus_one_linked_threshold = 2;
+int			pfg_max_open_requests = 1024;
 int			pfg_duplicate_threshold = 2;
 int			pfg_write_loop_threshold = 5;
 int			pfg_request_gap = 200;
@@ -127,6 +129,7 @@ typedef struct pfgInflight
 	int64		hit_start;
 	int64		read_start;
 	int64		temp_start;
+	int64		fetched;		/* rows returned by its runs so far */
 	pfgScopeRef ref;
 } pfgInflight;
 
@@ -137,6 +140,7 @@ static int	ninflight = 0;
 static struct
 {
 	bool		valid;
+	bool		batched;		/* it had a list of constants (IN (...)) */
 	uint64		queryid;
 	uint64		hash;
 } pending;
@@ -200,6 +204,11 @@ _PG_init(void)
 	DefineCustomIntVariable("perfguard.n_plus_one_threshold",
 							"Executions of one SELECT fingerprint with different parameters in a request that make an N+1 suspect.",
 							NULL, &pfg_n_plus_one_threshold, 5, 2, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.n_plus_one_linked_threshold",
+							"Distinct parameter sets of one SELECT fingerprint after a multi-row parent query in a request that make an N+1 suspect.",
+							"The parent must have returned at least as many rows as there are distinct parameter sets.",
+							&pfg_n_plus_one_linked_threshold, 2, 2, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("perfguard.duplicate_threshold",
 							"Executions of one fingerprint with identical parameters in a request that make a duplicate.",
@@ -265,6 +274,11 @@ _PG_init(void)
 	DefineCustomIntVariable("perfguard.max_statements",
 							"Statement entries kept in shared memory.",
 							NULL, &pfg_max_statements, 5000, 100, INT_MAX / 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.max_open_requests",
+							"Requests with an id (traceparent, request_id) open at once in shared memory.",
+							"Each costs about 25 kB; when full, the longest idle request ends early.",
+							&pfg_max_open_requests, 1024, 16, INT_MAX / 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("perfguard");
@@ -356,12 +370,16 @@ pfg_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (!pfg_active() || query->utilityStmt != NULL || query->queryId == 0)
 		return;
 
+	pending.batched = false;
 	if (jstate && jstate->clocations_count >= 2)
 	{
 		uint64		folded = pfg_fold_inlists(query, pstate->p_sourcetext, jstate);
 
 		if (folded != 0)
+		{
 			query->queryId = folded;
+			pending.batched = true;
+		}
 	}
 
 	/* parameter identity matters to the SELECT detectors only */
@@ -479,18 +497,23 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			int			len = queryDesc->plannedstmt->stmt_len;
 			uint64		queryid = queryDesc->plannedstmt->queryId;
 			uint64		phash = 0;
+			bool		batched = false;
 
 			if (src)
 				pfg_statement_text(src, &loc, &len);
 			if (pending.valid && pending.queryid == queryid)
+			{
 				phash = pending.hash;
+				batched = pending.batched;
+			}
 			pending.valid = false;
 			if (queryDesc->params)
 				phash = hash_combine64(phash, pfg_hash_params(queryDesc->params));
 
 			pfg_scope_statement_start(src, loc, len);
 			pfg_scope_executor_start(&ref, queryid, queryDesc->operation,
-									 phash, src, loc, len, queryDesc->params);
+									 phash, batched, src, loc, len,
+									 queryDesc->params);
 		}
 	}
 
@@ -600,7 +623,22 @@ pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	/* the slot array may have moved while nested statements ran */
 	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 	if (f)
+	{
 		run_end(f);
+
+		/*
+		 * A cursor's FETCH or a portal run with a row limit returns the rows
+		 * of a query in batches: each batch makes it the parent of the
+		 * lookups that follow (Django's .iterator(), yield_per).
+		 */
+		if (f->toplevel && queryDesc->operation == CMD_SELECT &&
+			(count != 0 || client_utility_depth > 0) && queryDesc->estate)
+		{
+			f->fetched += queryDesc->estate->es_processed;
+			pfg_scope_note_rows(&f->ref, queryDesc->plannedstmt->queryId,
+								f->fetched);
+		}
+	}
 }
 
 static void
@@ -679,8 +717,14 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 		st.shared_blks_read = slot.blks_read;
 		st.temp_blks_written = slot.temp_written;
 		if (toplevel)
+		{
+			PlanState  *top = queryDesc->planstate;
+			bool		paged = top && IsA(top, LimitState) &&
+				((LimitState *) top)->offset > 0;
+
 			pfg_scope_executor_end(&slot.ref, queryid, queryDesc->operation,
-								   slot.ms, rows, &st);
+								   slot.ms, rows, paged, &st);
+		}
 
 		memset(&key, 0, sizeof(key));
 		key.userid = GetUserId();
@@ -755,6 +799,20 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			pfg_statement_text(queryString, &loc, &len);
 		pfg_scope_statement_start(queryString, loc, len);
 		pfg_scope_utility(parsetree);
+
+		/*
+		 * The query of a cursor has no query id of its own (only the DECLARE
+		 * text is jumbled, cursor name included): give it the one its query
+		 * would have, so that its rows are tracked and it can be the parent
+		 * of the lookups that follow each FETCH.
+		 */
+		if (IsA(parsetree, DeclareCursorStmt))
+		{
+			Node	   *q = ((DeclareCursorStmt *) parsetree)->query;
+
+			if (q && IsA(q, Query) && ((Query *) q)->queryId == UINT64CONST(0))
+				(void) JumbleQuery((Query *) q, queryString);
+		}
 	}
 
 	if (nests)
@@ -825,6 +883,8 @@ pfg_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
+		if (pfg_store_ready())
+			pfg_scope_abort();
 		ninflight = 0;
 		client_utility_depth = 0;
 		pending.valid = false;

@@ -241,7 +241,7 @@ psql_on() {
 # ---------------------------------------------------------------- callgrind
 CG_CONFIGS="bare queryid pgss pgss_ae_qs"
 [ "$HAVE_PFG" = 1 ] && CG_CONFIGS="$CG_CONFIGS perfguard"
-CG_WORKLOADS="simple orm"
+CG_WORKLOADS="${CG_WORKLOADS:-simple orm tagged pooled}"
 
 # cg_one CONFIG WORKLOAD N: total Ir of one single-user run.
 cg_one() {
@@ -458,21 +458,28 @@ summary() {
 		if [ -s "$OUT/callgrind.tsv" ] && [ "$ONLY" = all -o "$ONLY" = callgrind ]; then
 			echo "### Instructions per statement (callgrind, postgres --single, ($CG_BIG - $CG_SMALL) statements)"
 			echo
-			echo "| configuration | simple: instr/stmt | added vs bare | ORM: instr/stmt | added vs bare |"
-			echo "|---|---:|---:|---:|---:|"
-			awk -F'\t' '
+			awk -F'\t' -v wls="$CG_WORKLOADS" '
 				NR > 1 { v[$1, $2] = $7; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
 				END {
+					nw = split(wls, w, " ")
 					label["bare"] = "bare server"; label["queryid"] = "compute_query_id = on"
 					label["pgss"] = "pg_stat_statements"
 					label["pgss_ae_qs"] = "pgss + auto_explain (500ms, log_analyze) + pg_qualstats"
 					label["perfguard"] = "perfguard (every detector on, defaults)"
+					printf "| configuration |"
+					for (k = 1; k <= nw; k++) printf " %s: instr/stmt | added vs bare |", w[k]
+					printf "\n|---|"
+					for (k = 1; k <= nw; k++) printf "---:|---:|"
+					printf "\n"
 					for (i = 1; i <= n; i++) {
 						c = order[i]
-						s = v[c, "simple"]; o = v[c, "orm"]
-						ds = (c == "bare") ? "—" : sprintf("%+.1fk", (s - v["bare", "simple"]) / 1000)
-						do_ = (c == "bare") ? "—" : sprintf("%+.1fk", (o - v["bare", "orm"]) / 1000)
-						printf "| %s | %.1fk | %s | %.1fk | %s |\n", label[c], s / 1000, ds, o / 1000, do_
+						printf "| %s |", label[c]
+						for (k = 1; k <= nw; k++) {
+							s = v[c, w[k]]
+							d = (c == "bare") ? "—" : sprintf("%+.1fk", (s - v["bare", w[k]]) / 1000)
+							printf " %.1fk | %s |", s / 1000, d
+						}
+						printf "\n"
 					}
 				}' "$OUT/callgrind.tsv"
 			echo

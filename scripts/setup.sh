@@ -49,6 +49,9 @@ packages=(
 	fonts-dejavu-core
 	make
 	gcc
+	dpkg-dev
+	debhelper
+	postgresql-server-dev-all
 	procps
 )
 

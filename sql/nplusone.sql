@@ -97,9 +97,10 @@ SELECT queries, n_plus_one, duplicates, write_loops FROM perfguard.end_request()
 SELECT count(*) AS findings FROM perfguard.findings
  WHERE category IN ('n_plus_one', 'duplicate', 'write_loop');
 
--- fewer than n_plus_one_threshold lookups are no N+1
+-- without a parent that returned several rows (a detail page, one row),
+-- fewer than n_plus_one_threshold lookups are no N+1 ...
 SELECT perfguard.begin_request('/few/');
-SELECT id, created_by_id FROM np_essay ORDER BY id LIMIT 4;
+SELECT id, created_by_id FROM np_essay WHERE id = 1;
 SELECT id, name FROM np_author WHERE id = 1;
 SELECT id, name FROM np_author WHERE id = 2;
 SELECT id, name FROM np_author WHERE id = 3;
@@ -108,12 +109,26 @@ SELECT n_plus_one FROM perfguard.end_request();
 -- ... unless the threshold says so
 SET perfguard.n_plus_one_threshold = 3;
 SELECT perfguard.begin_request('/few/');
-SELECT id, created_by_id FROM np_essay ORDER BY id LIMIT 4;
+SELECT id, created_by_id FROM np_essay WHERE id = 1;
 SELECT id, name FROM np_author WHERE id = 1;
 SELECT id, name FROM np_author WHERE id = 2;
 SELECT id, name FROM np_author WHERE id = 3;
 SELECT n_plus_one FROM perfguard.end_request();
 RESET perfguard.n_plus_one_threshold;
+-- after a list that returned 4 rows, two lookups are already an N+1
+-- (n_plus_one_linked_threshold), as Bullet and django-zeal say
+SELECT perfguard.begin_request('/few-linked/');
+SELECT id, created_by_id FROM np_essay ORDER BY id LIMIT 4;
+SELECT id, name FROM np_author WHERE id = 1;
+SELECT id, name FROM np_author WHERE id = 2;
+SELECT n_plus_one FROM perfguard.end_request();
+-- ... but not one lookup, nor two lookups of one list page that paginates
+SELECT perfguard.begin_request('/few-linked/');
+SELECT id, created_by_id FROM np_essay ORDER BY id LIMIT 4;
+SELECT id, name FROM np_author WHERE id = 1;
+SELECT id, title FROM np_essay ORDER BY id LIMIT 2 OFFSET 2;
+SELECT id, title FROM np_essay ORDER BY id LIMIT 2 OFFSET 4;
+SELECT n_plus_one FROM perfguard.end_request();
 
 -- duplicates: the same author fetched three times (debug toolbar's
 -- "duplicated" queries), plus 10 lookups of 4 distinct authors, which is an

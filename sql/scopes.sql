@@ -12,9 +12,11 @@ INSERT INTO sc_book SELECT g, 1 + g % 10 FROM generate_series(1, 10) g;
 SET application_name = 'scopes-test';
 SELECT perfguard.reset();
 
--- Tags: two requests to different routes, each with a 3-lookup loop: no
--- N+1 in either, although 6 lookups ran back to back.  Untagged BEGIN/COMMIT
--- stay inside the tagged request (as Rails sends them).
+-- Tags: two requests to different routes, each with a 3-lookup loop after a
+-- list of 10 books: an N+1 of 3 in each, not one of 6 lookups, although the
+-- 6 ran back to back.  Untagged BEGIN/COMMIT stay inside the tagged request
+-- (as Rails sends them).  A request with an id shows in perfguard.requests
+-- while it is still open.
 SELECT id, author_id FROM sc_book /*route='%2Fbooks%2F1',traceparent='00-aaaa-0001-01'*/;
 BEGIN;
 SELECT name FROM sc_author WHERE id = 1 /*route='%2Fbooks%2F1',traceparent='00-aaaa-0002-01'*/;
@@ -56,8 +58,8 @@ SELECT queries, n_plus_one FROM perfguard.end_request();
 RESET perfguard.request_gap;
 
 -- Idle gap: the same loop split by a pause longer than request_gap is two
--- requests, and neither has an N+1.  Untagged scopes are labelled with
--- application_name.
+-- requests, each with an N+1 of 3 after its own list.  Untagged scopes are
+-- labelled with application_name.
 SELECT perfguard.reset();
 SET perfguard.request_gap = '100ms';
 \! sleep 0.2
@@ -86,8 +88,8 @@ SELECT route, requests >= 3 AS several_requests FROM perfguard.requests;
 RESET perfguard.request_gap;
 
 -- Transactions (untagged traffic): the end of a BEGIN ... COMMIT block ends
--- the request it started, so two transactions with 3 lookups each are no N+1
--- even without a pause ...
+-- the request it started, so two transactions with 3 lookups each are two
+-- N+1s of 3, even without a pause ...
 SELECT perfguard.reset();
 BEGIN;
 SELECT id, author_id FROM sc_book;

@@ -86,6 +86,15 @@ analyse_text(const char *text)
 		return NULL;
 	q = parse_analyze_varparams(linitial_node(RawStmt, raw), text,
 								&ptypes, &nparams, NULL);
+	/* a cursor's rows (Django's .iterator()) come from its query */
+	if (q->utilityStmt != NULL && IsA(q->utilityStmt, DeclareCursorStmt))
+	{
+		Node	   *inner = ((DeclareCursorStmt *) q->utilityStmt)->query;
+
+		if (inner == NULL || !IsA(inner, Query))
+			return NULL;
+		q = (Query *) inner;
+	}
 	if (q->commandType != CMD_SELECT || q->utilityStmt != NULL)
 		return NULL;
 	return q;

@@ -72,6 +72,8 @@ extern int	pfg_max_statements;
 extern int	pfg_track;
 extern bool pfg_save;
 extern int	pfg_n_plus_one_threshold;
+extern int	pfg_n_plus_one_linked_threshold;
+extern int	pfg_max_open_requests;
 extern int	pfg_duplicate_threshold;
 extern int	pfg_write_loop_threshold;
 extern int	pfg_request_gap;

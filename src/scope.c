@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * scope.c
- *		Per-backend request scopes and the detectors that live in them:
- *		N+1 runs, duplicate queries, write loops, queries per request, and the
- *		guard settings that turn them into errors.
+ *		Request scopes and the detectors that live in them: N+1 runs,
+ *		duplicate queries, write loops, repeating sequences, queries per
+ *		request, and the guard settings that turn them into errors.
  *
- * A scope groups the top-level statements of one request on one backend.
- * Its boundaries, in order of precedence (see the contract):
- *	1. explicit: perfguard.begin_request() .. end_request();
+ * A scope groups the client statements of one request.  Its boundaries, in
+ * order of precedence (see the contract and the README):
+ *	1. explicit: perfguard.begin_request() .. end_request(), on one session;
  *	2. sqlcommenter tags: a statement whose tags differ from the scope's
  *	   starts a new scope; statements without a comment never change it;
  *	3. an idle gap longer than perfguard.request_gap;
@@ -16,12 +16,37 @@
  * statements, so a busy connection that never pauses does not grow one
  * endless request.
  *
- * Everything here is backend-local and lock-free.  Per statement the cost is
- * two probes of small open-addressing tables (fingerprints, and
- * fingerprint+parameter-hash pairs) whose slots are invalidated in O(1) by a
- * generation counter when a scope ends.  Shared memory is touched only when
- * something becomes visible: a finding (flushed at the end of the statement
- * that changed it) and the scope's request statistics (at its end).
+ * Requests with an id.  A request tagged with a traceparent (its trace id)
+ * or a request_id is one scope across every backend: through a transaction
+ * pooler its statements land on several backends, and one backend
+ * interleaves several requests.  Its state lives in the shared table of
+ * open requests (store_requests.c), and every backend that runs one of its
+ * statements runs the detectors on that state while it holds the entry's
+ * partition lock, so a threshold crossed only by the merged count fires
+ * (and guards) where it is crossed.  Such a request ends when no backend
+ * ran one of its statements for its request_gap: whoever notices first (a
+ * view, or the creation of another request in the same partition) flushes
+ * it.  A backend that has been idle for its request_gap forgets which
+ * request it was in, so its next untagged statement opens a local scope.
+ *
+ * Other scopes (untagged, explicit, tagged with a route only) are
+ * backend-local and lock-free, with the same state layout and the same
+ * detectors.
+ *
+ * Cost per statement: for a local scope, two probes of open-addressing
+ * tables whose slots are invalidated in O(1) by a generation counter when a
+ * scope ends.  For a request with an id, the same probes under one
+ * partition LWLock at the start of the statement and one at its end (the
+ * time and rows it adds, and the findings that changed).
+ *
+ * The N+1 rule.  An N+1 is a repeated SELECT whose executions follow one
+ * parent query of the same request that returned several rows, at least as
+ * many as the distinct parameter sets: with such a parent it fires from
+ * perfguard.n_plus_one_linked_threshold (2) distinct parameter sets, or
+ * when one parameter set ran once per parent row (a loop over one value).
+ * Without a multi-row parent, a tagged or explicit request fires from
+ * perfguard.n_plus_one_threshold (5) distinct parameter sets, an untagged
+ * one never.  Cursors count as parents with the rows fetched so far.
  *
  * Copyright (c) 2026, perfguard developers
  *
@@ -45,115 +70,45 @@
 #include "scope.h"
 #include "sqlcommenter.h"
 #include "store.h"
+#include "store_requests.h"
 
 #define PFG_SCOPE_MAX_QUERIES	1000
-#define PFG_MAX_FPS				(1 << 14)
-#define PFG_MAX_PARAMS			(1 << 18)
+#define PFG_LOCAL_FPS			1024
+#define PFG_LOCAL_PARAMS		(1 << 15)
 #define PFG_COMMENT_LEN			512
 
-/* One fingerprint seen in the current scope. */
-typedef struct scopeFp
+/* What the detectors decided for one execution, acted on with no lock. */
+typedef struct scopeActions
 {
-	uint64		queryid;
-	CmdType		cmd;
+	int			np_action;
+	int			dup_action;
+	bool		too_many;
+	bool		capture;
+	/* for the messages */
 	int32		repeats;
-	int32		distinct;
-	int32		max_same;		/* most executions of one parameter set */
-	int32		dup_execs;		/* executions counted as duplicates */
-	double		total_ms;
-	double		first_ms;
-	uint64		parent_queryid;
-	bool		np_fired;
-	bool		dup_fired;
-	bool		wl_fired;
-	bool		dirty;
-	int8		ignore_state;	/* 0 unknown, 1 reported, 2 suppressed */
-	bool		inband_ignored; /* a statement carried perfguard='ignore' */
-	/* what has already been flushed to shared memory */
-	bool		fl_np;
-	bool		fl_dup;
-	bool		fl_wl;
-	int32		fl_np_repeats;
-	int32		fl_wl_repeats;
-	int32		fl_dup_execs;
-	double		fl_np_wasted;
-	double		fl_dup_wasted;
-	double		fl_wl_wasted;
-	char	   *example;		/* example parameters, capture_parameters */
-	int16		seq_idx;		/* repeating sequence it belongs to, or -1 */
-	void	   *hint[3];		/* where its findings were stored last */
-	uint64		last_pos;		/* ring position of its last execution */
-} scopeFp;
-
-/* A repeating sequence of fingerprints (for each book: author, publisher). */
-#define PFG_MAX_SEQS		8
-#define PFG_RING			16
-typedef struct scopeSeq
-{
-	uint64		id;				/* hash of the members */
-	int			n;
-	int32		fpidx[PFG_SEQ_MAX]; /* members, first-seen first */
-	bool		fl_occ;
-	int32		fl_repeats;
-	double		fl_wasted;
-} scopeSeq;
-
-/* Hash slot of the fingerprint index. */
-typedef struct fpSlot
-{
-	uint32		gen;
-	int32		idx;
-	uint64		queryid;
-} fpSlot;
-
-/* Hash slot of the (fingerprint, parameters) set. */
-typedef struct paramSlot
-{
-	uint32		gen;
-	int32		count;
-	uint64		queryid;
-	uint64		paramhash;
-} paramSlot;
-
-typedef struct pfgScope
-{
-	bool		open;
-	bool		explicit_scope;
-	bool		tagged;
-	bool		xact;			/* started by BEGIN (rule 4) */
-	bool		end_after;		/* end when the current statement ends */
-	bool		dirty;
-	bool		too_many_done;
-	uint32		gen;			/* generation: invalidates all slots */
-	uint64		first_exec;		/* exec_seq of its first execution */
-	char		key[PFG_COMMENT_LEN];
-	char		label[PFG_ROUTE_LEN];
-	uint32		route_hash;
+	int32		max_same;
 	int64		queries;
-	double		total_ms;
-	TimestampTz last_end;
-	uint64		last_select;
-	uint64		last_multirow;
-	/* fingerprints: dense array + index */
-	scopeFp    *fps;
-	int			nfps;
-	int			fps_alloc;
-	fpSlot	   *fpidx;
-	int			fpidx_size;		/* power of two */
-	/* recent fingerprints, and the sequences found in them */
-	uint64		ring[PFG_RING];
-	uint64		ring_n;
-	scopeSeq	seqs[PFG_MAX_SEQS];
-	int			nseqs;
-	/* parameter sets */
-	paramSlot  *params;
-	int			params_size;	/* power of two */
-	int			nparams;
-} pfgScope;
+	uint64		parent_queryid;
+	char		label[PFG_ROUTE_LEN];
+} scopeActions;
 
-static pfgScope scope;
+/*---- backend-local state ----*/
+
+/* The local scope (untagged, explicit, or tagged without an id). */
+static pfgReqState *local_st = NULL;
+
+/* The request with an id this backend is in, if any. */
+static struct
+{
+	bool		active;
+	pfgReqKey	key;
+	char		label[PFG_ROUTE_LEN];
+	TimestampTz last_end;		/* end of this backend's last statement in it */
+	int			running;		/* its statements running here */
+	pfgReqKey	running_key;
+} shreq;
+
 static uint64 exec_seq = 0;		/* top-level executions seen */
-static MemoryContext scope_cxt = NULL;
 static bool scope_exit_registered = false;
 
 /* last sqlcommenter comment seen, to make an unchanged one cost a memcmp */
@@ -168,19 +123,9 @@ static int	last_span_off = -1;	/* span id position in last_comment */
 /* The current statement carries perfguard='ignore'. */
 static bool stmt_ignore = false;
 
-static void scope_init(void);
-static void scope_begin(bool explicit_scope, bool tagged, const char *key,
-						const char *label);
-static void scope_end(void);
-static void scope_flush_findings(void);
-static void seq_flush(Oid userid);
-static void scope_atexit(int code, Datum arg);
-static scopeFp *fp_lookup(uint64 queryid, bool *isnew);
-static paramSlot *param_lookup(uint64 queryid, uint64 paramhash, bool *isnew);
-static void capture_example(scopeFp *fp, const char *src, int loc, int len,
-							ParamListInfo params);
-static void scope_guard(int action, int sqlstate, scopeFp *fp,
-						const char *src, int loc, int len);
+/* An example parameter set captured for the next flush of its fingerprint. */
+static char *pending_example = NULL;
+static uint64 pending_example_qid = 0;
 
 /*
  * The fix of an N+1, for the guard's hint: derived from the catalogs by a
@@ -188,6 +133,19 @@ static void scope_guard(int action, int sqlstate, scopeFp *fp,
  * may not call up into it).
  */
 static pfg_fix_fn scope_fix_fn = NULL;
+
+static void local_begin(bool explicit_scope, bool tagged, uint64 keyhash,
+						const char *label);
+static void local_end(void);
+static void state_flush(pfgReqState *st, const char *example,
+						uint64 example_qid);
+static void state_account(pfgReqState *st);
+static void shared_end_cb(pfgReqState *st);
+static void scope_atexit(int code, Datum arg);
+static void capture_example(uint64 queryid, const char *src, int loc,
+							int len, ParamListInfo params);
+static void scope_guard(int action, int sqlstate, const scopeActions *a,
+						const char *src, int loc, int len);
 
 /*
  * pfg_scope_set_fix_fn
@@ -200,143 +158,47 @@ pfg_scope_set_fix_fn(pfg_fix_fn fn)
 }
 
 /*
+ * forget_example
+ *		The example parameter set went to the findings (or is no longer
+ *		wanted).
+ */
+static void
+forget_example(void)
+{
+	if (pending_example)
+		pfree(pending_example);
+	pending_example = NULL;
+	pending_example_qid = 0;
+}
+
+/*
  * scope_init
  *		Backend-local set-up, done lazily at first use.
  */
 static void
 scope_init(void)
 {
-	if (scope_cxt != NULL)
-		return;
-	/*
-	 * One large first block (served by mmap, away from the malloc heap that
-	 * the executor's per-statement allocations use, whose layout the small
-	 * blocks otherwise disturb measurably).
-	 */
-	scope_cxt = AllocSetContextCreate(TopMemoryContext, "perfguard scope",
-									  0, 256 * 1024, 8 * 1024 * 1024);
-	scope.fps_alloc = 64;
-	scope.fps = MemoryContextAllocZero(scope_cxt, sizeof(scopeFp) * scope.fps_alloc);
-	scope.fpidx_size = 128;
-	scope.fpidx = MemoryContextAllocZero(scope_cxt, sizeof(fpSlot) * scope.fpidx_size);
-	scope.params_size = 512;
-	scope.params = MemoryContextAllocZero(scope_cxt, sizeof(paramSlot) * scope.params_size);
-	scope.gen = 1;
-}
+	Size		size;
 
-/*
- * scope_begin
- *		Open a new scope.  The previous one must have been ended.
- */
-static void
-scope_begin(bool explicit_scope, bool tagged, const char *key,
-			const char *label)
-{
-	scope_init();
+	if (local_st != NULL)
+		return;
+	size = pfg_req_state_size(PFG_LOCAL_FPS, PFG_LOCAL_PARAMS);
+	local_st = MemoryContextAllocHuge(TopMemoryContext, size);
+	pfg_req_state_init(local_st, PFG_LOCAL_FPS, PFG_LOCAL_PARAMS);
 	if (!scope_exit_registered)
 	{
 		before_shmem_exit(scope_atexit, (Datum) 0);
 		scope_exit_registered = true;
 	}
-	scope.open = true;
-	scope.explicit_scope = explicit_scope;
-	scope.tagged = tagged;
-	scope.xact = false;
-	scope.end_after = false;
-	scope.dirty = false;
-	scope.too_many_done = false;
-	strlcpy(scope.key, key ? key : "", sizeof(scope.key));
-	if (label && label[0])
-		strlcpy(scope.label, label, sizeof(scope.label));
-	else
-		strlcpy(scope.label, application_name ? application_name : "",
-				sizeof(scope.label));
-	scope.route_hash = pfg_route_hash(scope.label);
-	scope.queries = 0;
-	scope.total_ms = 0;
-	scope.last_select = 0;
-	scope.last_multirow = 0;
-	scope.nfps = 0;
-	scope.nparams = 0;
-	scope.ring_n = 0;
-	scope.nseqs = 0;
-	scope.gen++;
-	if (scope.gen == 0)
-	{
-		/* wrapped: really clear the slots once */
-		memset(scope.fpidx, 0, sizeof(fpSlot) * scope.fpidx_size);
-		memset(scope.params, 0, sizeof(paramSlot) * scope.params_size);
-		scope.gen = 1;
-	}
 }
 
-/*
- * scope_end
- *		Close the current scope: flush its findings and account the request
- *		to its route.
- */
-static void
-scope_end(void)
+static uint64
+key_hash64(const char *key)
 {
-	pfgRequestKey rkey;
-	pfgRequestDelta d;
-	int			i;
-
-	if (!scope.open)
-		return;
-	scope_flush_findings();
-	if (scope.queries > 0 && pfg_store_ready())
-	{
-		memset(&rkey, 0, sizeof(rkey));
-		rkey.dbid = MyDatabaseId;
-		rkey.userid = GetUserId();
-		rkey.route_hash = scope.route_hash;
-		d.queries = scope.queries;
-		d.total_ms = scope.total_ms;
-		d.had_n_plus_one = d.had_duplicate = d.had_write_loop = false;
-		for (i = 0; i < scope.nfps; i++)
-		{
-			scopeFp    *fp = &scope.fps[i];
-
-			if (fp->ignore_state == 2)
-				continue;
-			d.had_n_plus_one |= fp->np_fired;
-			d.had_duplicate |= fp->dup_fired;
-			d.had_write_loop |= fp->wl_fired;
-		}
-		pfg_store_record_request(&rkey, scope.label, &d);
-	}
-	for (i = 0; i < scope.nfps; i++)
-	{
-		if (scope.fps[i].example)
-			pfree(scope.fps[i].example);
-	}
-	scope.nfps = 0;
-	scope.open = false;
-	scope.gen++;
+	return hash_bytes_extended((const unsigned char *) key, strlen(key), 0);
 }
 
-static void
-scope_atexit(int code, Datum arg)
-{
-	/* Only on a clean exit, and only while shared memory is attached. */
-	if (code == 0 && scope.open && !proc_exit_inprogress)
-		scope_end();
-	else if (code == 0 && scope.open)
-	{
-		PG_TRY();
-		{
-			scope_end();
-		}
-		PG_CATCH();
-		{
-			FlushErrorState();
-		}
-		PG_END_TRY();
-	}
-}
-
-/*---- hash tables ----*/
+/*---- the state of a request ----*/
 
 static inline uint32
 mix64(uint64 v)
@@ -347,139 +209,285 @@ mix64(uint64 v)
 	return (uint32) v;
 }
 
+/*
+ * state_begin
+ *		Empty a state for a new request: a new generation invalidates every
+ *		slot in O(1).
+ */
 static void
-fpidx_rebuild(int newsize)
+state_begin(pfgReqState *st, bool explicit_scope, bool tagged,
+			uint64 keyhash, const char *label)
 {
-	fpSlot	   *n = MemoryContextAllocZero(scope_cxt, sizeof(fpSlot) * newsize);
-	int			i;
-
-	for (i = 0; i < scope.nfps; i++)
+	st->open = true;
+	st->explicit_scope = explicit_scope;
+	st->tagged = tagged;
+	st->xact = false;
+	st->end_after = false;
+	st->dirty = false;
+	st->too_many_done = false;
+	st->keyhash = keyhash;
+	st->userid = GetUserId();
+	st->dbid = MyDatabaseId;
+	if (label && label[0])
+		strlcpy(st->label, label, sizeof(st->label));
+	else
+		strlcpy(st->label, application_name ? application_name : "",
+				sizeof(st->label));
+	st->route_hash = pfg_route_hash(st->label);
+	st->queries = 0;
+	st->total_ms = 0;
+	st->first_exec = 0;
+	st->last_select = 0;
+	st->last_multirow = 0;
+	st->last_multirow_rows = 0;
+	st->running = 0;
+	st->nfps = 0;
+	st->nparams = 0;
+	st->ring_n = 0;
+	st->nseqs = 0;
+	st->gen++;
+	if (st->gen == 0)
 	{
-		uint32		h = mix64(scope.fps[i].queryid) & (newsize - 1);
-
-		while (n[h].gen == scope.gen)
-			h = (h + 1) & (newsize - 1);
-		n[h].gen = scope.gen;
-		n[h].idx = i;
-		n[h].queryid = scope.fps[i].queryid;
+		/* wrapped: really clear the slots once */
+		memset(pfg_req_idx(st), 0, sizeof(pfgReqIdx) * st->idx_cap);
+		memset(pfg_req_params(st), 0, sizeof(pfgReqParam) * st->params_cap);
+		st->gen = 1;
 	}
-	pfree(scope.fpidx);
-	scope.fpidx = n;
-	scope.fpidx_size = newsize;
 }
 
 /*
  * fp_lookup
- *		Find or add the fingerprint in the current scope.  NULL when the
- *		scope has reached PFG_MAX_FPS fingerprints.
+ *		Find or add the fingerprint in a request.  NULL when the request has
+ *		as many fingerprints as it can hold.
  */
-static scopeFp *
-fp_lookup(uint64 queryid, bool *isnew)
+static pfgReqFp *
+fp_lookup(pfgReqState *st, uint64 queryid, bool *isnew)
 {
-	uint32		mask = scope.fpidx_size - 1;
+	pfgReqIdx  *idx = pfg_req_idx(st);
+	uint32		mask = st->idx_cap - 1;
 	uint32		h = mix64(queryid) & mask;
-	scopeFp    *fp;
+	pfgReqFp   *fp;
 
 	*isnew = false;
 	for (;;)
 	{
-		fpSlot	   *s = &scope.fpidx[h];
+		pfgReqIdx  *s = &idx[h];
 
-		if (s->gen != scope.gen)
+		if (s->gen != st->gen)
 			break;
 		if (s->queryid == queryid)
-			return &scope.fps[s->idx];
+			return &pfg_req_fps(st)[s->idx];
 		h = (h + 1) & mask;
 	}
-
-	if (scope.nfps >= PFG_MAX_FPS)
+	if (st->nfps >= st->fps_cap)
 		return NULL;
-	if (scope.nfps == scope.fps_alloc)
-	{
-		scope.fps_alloc *= 2;
-		scope.fps = repalloc(scope.fps, sizeof(scopeFp) * scope.fps_alloc);
-	}
-	fp = &scope.fps[scope.nfps];
-	memset(fp, 0, sizeof(scopeFp));
+	fp = &pfg_req_fps(st)[st->nfps];
+	memset(fp, 0, sizeof(pfgReqFp));
 	fp->queryid = queryid;
 	fp->seq_idx = -1;
-	scope.fpidx[h].gen = scope.gen;
-	scope.fpidx[h].idx = scope.nfps;
-	scope.fpidx[h].queryid = queryid;
-	scope.nfps++;
-	if (scope.nfps * 2 > scope.fpidx_size)
-		fpidx_rebuild(scope.fpidx_size * 2);
+	idx[h].gen = st->gen;
+	idx[h].idx = st->nfps;
+	idx[h].queryid = queryid;
+	st->nfps++;
 	*isnew = true;
 	return fp;
 }
 
-static void
-params_rebuild(int newsize)
-{
-	paramSlot  *n = MemoryContextAllocZero(scope_cxt, sizeof(paramSlot) * newsize);
-	int			i;
-
-	for (i = 0; i < scope.params_size; i++)
-	{
-		paramSlot  *o = &scope.params[i];
-		uint32		h;
-
-		if (o->gen != scope.gen)
-			continue;
-		h = mix64(o->queryid ^ o->paramhash) & (newsize - 1);
-		while (n[h].gen == scope.gen)
-			h = (h + 1) & (newsize - 1);
-		n[h] = *o;
-	}
-	pfree(scope.params);
-	scope.params = n;
-	scope.params_size = newsize;
-}
-
 /*
  * param_lookup
- *		Find or add (fingerprint, parameter hash).  NULL when full.
+ *		Find or add (fingerprint, parameter hash).  NULL when the table is
+ *		three quarters full.
  */
-static paramSlot *
-param_lookup(uint64 queryid, uint64 paramhash, bool *isnew)
+static pfgReqParam *
+param_lookup(pfgReqState *st, uint64 queryid, uint64 paramhash, bool *isnew)
 {
-	uint32		mask = scope.params_size - 1;
+	pfgReqParam *params = pfg_req_params(st);
+	uint32		mask = st->params_cap - 1;
 	uint32		h = mix64(queryid ^ paramhash) & mask;
-	paramSlot  *s;
+	pfgReqParam *s;
 
 	*isnew = false;
 	for (;;)
 	{
-		s = &scope.params[h];
-		if (s->gen != scope.gen)
+		s = &params[h];
+		if (s->gen != st->gen)
 			break;
 		if (s->queryid == queryid && s->paramhash == paramhash)
 			return s;
 		h = (h + 1) & mask;
 	}
-	if (scope.nparams >= PFG_MAX_PARAMS)
+	if (st->nparams * 4 >= st->params_cap * 3)
 		return NULL;
-	s->gen = scope.gen;
+	s->gen = st->gen;
 	s->queryid = queryid;
 	s->paramhash = paramhash;
 	s->count = 0;
-	scope.nparams++;
+	st->nparams++;
 	*isnew = true;
-	if (scope.nparams * 2 > scope.params_size)
-	{
-		params_rebuild(scope.params_size * 2);
-		/* find it again in the new table */
-		mask = scope.params_size - 1;
-		h = mix64(queryid ^ paramhash) & mask;
-		while (!(scope.params[h].queryid == queryid &&
-				 scope.params[h].paramhash == paramhash))
-			h = (h + 1) & mask;
-		s = &scope.params[h];
-	}
 	return s;
 }
 
-/*---- scope boundaries ----*/
+/*---- local scopes ----*/
+
+/*
+ * local_begin
+ *		Open a new local scope.  The previous one must have been ended.
+ */
+static void
+local_begin(bool explicit_scope, bool tagged, uint64 keyhash,
+			const char *label)
+{
+	scope_init();
+	state_begin(local_st, explicit_scope, tagged, keyhash, label);
+}
+
+/*
+ * local_end
+ *		Close the local scope: flush its findings and account the request
+ *		to its route.
+ */
+static void
+local_end(void)
+{
+	if (local_st == NULL || !local_st->open)
+		return;
+	state_flush(local_st, pending_example, pending_example_qid);
+	forget_example();
+	state_account(local_st);
+	local_st->open = false;
+	local_st->nfps = 0;
+	local_st->gen++;
+	if (local_st->gen == 0)
+		local_st->gen = 1;
+}
+
+/*
+ * state_summary
+ *		What a request adds to its route's statistics.
+ */
+static void
+state_summary(pfgReqState *st, pfgRequestKey *rkey, pfgRequestDelta *d)
+{
+	pfgReqFp   *fps = pfg_req_fps(st);
+	int			i;
+
+	memset(rkey, 0, sizeof(*rkey));
+	rkey->dbid = st->dbid;
+	rkey->userid = st->userid;
+	rkey->route_hash = st->route_hash;
+	d->queries = st->queries;
+	d->total_ms = st->total_ms;
+	d->had_n_plus_one = d->had_duplicate = d->had_write_loop = false;
+	for (i = 0; i < st->nfps; i++)
+	{
+		pfgReqFp   *fp = &fps[i];
+
+		if (fp->ignore_state == 2)
+			continue;
+		d->had_n_plus_one |= fp->np_fired;
+		d->had_duplicate |= fp->dup_fired;
+		d->had_write_loop |= fp->wl_fired;
+	}
+}
+
+/*
+ * state_account
+ *		Account a finished request to its route (perfguard.requests).
+ */
+static void
+state_account(pfgReqState *st)
+{
+	pfgRequestKey rkey;
+	pfgRequestDelta d;
+
+	if (st->queries <= 0 || !pfg_store_ready())
+		return;
+	state_summary(st, &rkey, &d);
+	pfg_store_record_request(&rkey, st->label, &d);
+}
+
+typedef struct openCtx
+{
+	pfg_open_request_cb cb;
+	void	   *arg;
+} openCtx;
+
+static void
+open_visit(pfgReqState *st, void *arg)
+{
+	openCtx    *ctx = (openCtx *) arg;
+	pfgRequestKey rkey;
+	pfgRequestDelta d;
+
+	if (!st->open || st->queries <= 0)
+		return;
+	state_summary(st, &rkey, &d);
+	ctx->cb(&rkey, st->label, &d, ctx->arg);
+}
+
+/*
+ * pfg_scope_foreach_open
+ *		Call cb with the route statistics of every request with an id that is
+ *		still open (its statements so far), so that perfguard.requests shows
+ *		a request as soon as it ran, not only once it ended.  cb runs with a
+ *		partition lock held: it must only copy.
+ */
+void
+pfg_scope_foreach_open(pfg_open_request_cb cb, void *arg)
+{
+	openCtx		ctx;
+
+	ctx.cb = cb;
+	ctx.arg = arg;
+	pfg_requests_foreach(open_visit, &ctx);
+}
+
+/*
+ * shared_end_cb
+ *		A request with an id ended (idle, or evicted): flush what it found
+ *		and account it.  Runs with its partition lock held, in whatever
+ *		backend noticed: it only copies into the store.
+ */
+static void
+shared_end_cb(pfgReqState *st)
+{
+	if (!st->open)
+		return;
+	state_flush(st, NULL, 0);
+	state_account(st);
+	st->open = false;
+}
+
+static void
+scope_atexit(int code, Datum arg)
+{
+	/* Only while shared memory is attached, never raising. */
+	PG_TRY();
+	{
+		if (shreq.running > 0 && pfg_store_ready())
+		{
+			LWLock	   *lock;
+			pfgReqState *st = pfg_requests_acquire(&shreq.running_key, false,
+												   shared_end_cb, &lock);
+
+			if (st)
+			{
+				st->running = Max(st->running - shreq.running, 0);
+				LWLockRelease(lock);
+			}
+			shreq.running = 0;
+		}
+		if (code == 0 && local_st && local_st->open)
+			local_end();
+	}
+	PG_CATCH();
+	{
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/*---- sqlcommenter comments ----*/
 
 /*
  * comment_is_cached
@@ -547,11 +555,15 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 {
 	const char *cstart;
 	int			clen;
+	TimestampTz start = GetCurrentStatementStartTimestamp();
+	TimestampTz gap = (TimestampTz) pfg_request_gap * 1000;
 
-	if (scope.open && !scope.explicit_scope && scope.last_end != 0 &&
-		GetCurrentStatementStartTimestamp() - scope.last_end >
-		(TimestampTz) pfg_request_gap * 1000)
-		scope_end();
+	scope_init();
+	if (local_st->open && !local_st->explicit_scope && local_st->last_end != 0 &&
+		start - local_st->last_end > gap)
+		local_end();
+	if (shreq.active && start - shreq.last_end > gap)
+		shreq.active = false;	/* it ends by itself, wherever it ran */
 
 	stmt_ignore = false;
 	if (src != NULL && comment_is_cached(src + loc, len))
@@ -587,21 +599,43 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 	if (cstart != NULL)
 	{
 		stmt_ignore = last_comment_ignore;
-		if (last_comment_tagged && !(scope.open && scope.explicit_scope) &&
-			(!scope.open || !scope.tagged ||
-			 strcmp(scope.key, last_comment_key) != 0))
+		if (last_comment_tagged && !(local_st->open && local_st->explicit_scope))
 		{
-			scope_end();
-			scope_begin(false, true, last_comment_key, last_comment_label);
+			uint64		keyhash = key_hash64(last_comment_key);
+
+			if (pfg_tags_key_is_id(last_comment_key))
+			{
+				/* a request with an id: the shared one, on any backend */
+				if (!shreq.active || shreq.key.idhash != keyhash ||
+					shreq.key.dbid != MyDatabaseId)
+				{
+					local_end();
+					memset(&shreq.key, 0, sizeof(shreq.key));
+					shreq.key.dbid = MyDatabaseId;
+					shreq.key.idhash = keyhash;
+					strlcpy(shreq.label, last_comment_label, sizeof(shreq.label));
+					shreq.active = true;
+				}
+			}
+			else if (shreq.active || !local_st->open || !local_st->tagged ||
+					 local_st->keyhash != keyhash)
+			{
+				shreq.active = false;
+				local_end();
+				local_begin(false, true, keyhash, last_comment_label);
+			}
 		}
 	}
 
-	if (scope.open && !scope.explicit_scope && !scope.tagged &&
-		scope.queries >= PFG_SCOPE_MAX_QUERIES)
-		scope_end();
+	if (shreq.active)
+		return;
 
-	if (!scope.open)
-		scope_begin(false, false, NULL, NULL);
+	if (local_st->open && !local_st->explicit_scope && !local_st->tagged &&
+		local_st->queries >= PFG_SCOPE_MAX_QUERIES)
+		local_end();
+
+	if (!local_st->open)
+		local_begin(false, false, 0, NULL);
 }
 
 /*
@@ -614,9 +648,9 @@ pfg_scope_utility(Node *parsetree)
 {
 	TransactionStmt *ts;
 
-	if (!IsA(parsetree, TransactionStmt))
+	if (!IsA(parsetree, TransactionStmt) || shreq.active || local_st == NULL)
 		return;
-	if (scope.open && (scope.explicit_scope || scope.tagged))
+	if (local_st->open && (local_st->explicit_scope || local_st->tagged))
 		return;
 	ts = (TransactionStmt *) parsetree;
 	switch (ts->kind)
@@ -625,16 +659,16 @@ pfg_scope_utility(Node *parsetree)
 		case TRANS_STMT_START:
 			if (!IsTransactionBlock())
 			{
-				scope_end();
-				scope_begin(false, false, NULL, NULL);
-				scope.xact = true;
+				local_end();
+				local_begin(false, false, 0, NULL);
+				local_st->xact = true;
 			}
 			break;
 		case TRANS_STMT_COMMIT:
 		case TRANS_STMT_ROLLBACK:
 		case TRANS_STMT_PREPARE:
-			if (scope.open && scope.xact)
-				scope.end_after = true;
+			if (local_st->open && local_st->xact)
+				local_st->end_after = true;
 			break;
 		default:
 			break;
@@ -650,22 +684,33 @@ pfg_scope_utility(Node *parsetree)
 void
 pfg_scope_statement_end(double exec_ms)
 {
-	if (!scope.open)
-		return;
+	TimestampTz end;
+
 	/*
 	 * The end of an executor statement is its start plus its run time (an
 	 * underestimate by the parse/plan/send time, immaterial against
 	 * request_gap), which saves a clock read; utilities read the clock.
 	 */
 	if (exec_ms >= 0)
-		scope.last_end = GetCurrentStatementStartTimestamp() +
-			(TimestampTz) (exec_ms * 1000.0);
+		end = GetCurrentStatementStartTimestamp() + (TimestampTz) (exec_ms * 1000.0);
 	else
-		scope.last_end = GetCurrentTimestamp();
-	if (scope.dirty)
-		scope_flush_findings();
-	if (scope.end_after)
-		scope_end();
+		end = GetCurrentTimestamp();
+
+	if (shreq.active)
+	{
+		shreq.last_end = end;
+		return;
+	}
+	if (local_st == NULL || !local_st->open)
+		return;
+	local_st->last_end = end;
+	if (local_st->dirty)
+	{
+		state_flush(local_st, pending_example, pending_example_qid);
+		forget_example();
+	}
+	if (local_st->end_after)
+		local_end();
 }
 
 /*---- detectors ----*/
@@ -679,17 +724,18 @@ pfg_scope_statement_end(double exec_ms)
  *		statements back (never for a fingerprint repeated back to back).
  */
 static void
-seq_detect(int p)
+seq_detect(pfgReqState *st, int p)
 {
+	pfgReqFp   *fps = pfg_req_fps(st);
 	int			i,
 				j;
-	scopeSeq   *sq;
+	pfgReqSeq  *sq;
 	int32		members[PFG_SEQ_MAX];
 	int			first;
 	uint64		id;
 
-#define RING(i) scope.ring[(scope.ring_n - 1 - (i)) & (PFG_RING - 1)]
-	if (scope.ring_n < (uint64) (3 * p))
+#define RING(i) st->ring[(st->ring_n - 1 - (i)) & (PFG_RING - 1)]
+	if (st->ring_n < (uint64) (3 * p))
 		return;
 	for (i = 0; i < 2 * p; i++)
 		if (RING(i) != RING(i + p))
@@ -703,70 +749,89 @@ seq_detect(int p)
 	for (i = 0; i < p; i++)
 	{
 		bool		isnew;
-		scopeFp    *m = fp_lookup(RING(p - 1 - i), &isnew);
+		pfgReqFp   *m = fp_lookup(st, RING(p - 1 - i), &isnew);
 
 		if (m == NULL || isnew || m->seq_idx >= 0)
 			return;
-		members[i] = m - scope.fps;
+		members[i] = m - fps;
 	}
 #undef RING
 	first = 0;
 	for (i = 1; i < p; i++)
 		if (members[i] < members[first])
 			first = i;
-	if (scope.nseqs >= PFG_MAX_SEQS)
+	if (st->nseqs >= PFG_MAX_SEQS)
 	{
 		pfg_store_count_dropped_event();
 		return;
 	}
-	sq = &scope.seqs[scope.nseqs];
-	memset(sq, 0, sizeof(scopeSeq));
+	sq = &st->seqs[st->nseqs];
+	memset(sq, 0, sizeof(pfgReqSeq));
 	sq->n = p;
 	id = UINT64CONST(0x53455155454e4345);
 	for (i = 0; i < p; i++)
 	{
 		sq->fpidx[i] = members[(first + i) % p];
-		id = (id ^ scope.fps[sq->fpidx[i]].queryid) * UINT64CONST(0x100000001b3);
-		scope.fps[sq->fpidx[i]].seq_idx = scope.nseqs;
-		scope.fps[sq->fpidx[i]].dirty = true;
+		id = (id ^ fps[sq->fpidx[i]].queryid) * UINT64CONST(0x100000001b3);
+		fps[sq->fpidx[i]].seq_idx = st->nseqs;
+		fps[sq->fpidx[i]].dirty = true;
 	}
 	sq->id = id ? id : 1;
-	scope.nseqs++;
-	scope.dirty = true;
+	st->nseqs++;
+	st->dirty = true;
 }
 
 /*
- * pfg_scope_executor_start
- *		Account one top-level execution in the current scope, run the
- *		detectors and the guard settings.  Fills "ref" so that the end of the
- *		execution can add its time.  May ERROR only through a guard setting
- *		at "error".
+ * np_fires
+ *		Does this SELECT fingerprint make an N+1 now?  See the file header.
  */
-void
-pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
-						 uint64 paramhash, const char *src, int loc, int len,
-						 ParamListInfo params)
+static inline bool
+np_fires(pfgReqState *st, pfgReqFp *fp)
 {
-	scopeFp    *fp;
-	paramSlot  *ps;
+	bool		linked = fp->parent_queryid != 0 && fp->parent_rows >= 2 &&
+		fp->parent_rows >= fp->distinct;
+
+	/*
+	 * A statement without parameters does not depend on the row it would be
+	 * run for, one that skips rows with OFFSET pages through a list, and one
+	 * with a list of values loads a batch (prefetching chunk by chunk).
+	 */
+	if (!fp->has_params || fp->paged || fp->batched)
+		return false;
+
+	if (linked)
+	{
+		if (fp->distinct >= pfg_n_plus_one_linked_threshold)
+			return true;
+		/* one value looked up once per parent row */
+		return fp->distinct == 1 && fp->repeats >= 2 &&
+			fp->repeats >= fp->parent_rows;
+	}
+	return (st->tagged || st->explicit_scope) &&
+		fp->distinct >= pfg_n_plus_one_threshold;
+}
+
+/*
+ * detect
+ *		Account one execution in the request "st" and run the detectors.
+ *		Pure bookkeeping on the state (the caller holds its lock when it is
+ *		shared): what to do about it (guards, an example to capture) goes to
+ *		*act, to be done with no lock held.  Never raises an error.
+ */
+static void
+detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
+	   uint64 paramhash, bool batched, scopeActions *act)
+{
+	pfgReqFp   *fp;
+	pfgReqParam *ps;
 	bool		isnew;
 	bool		newparams;
-	int			np_action = PFG_GUARD_OFF;
-	int			dup_action = PFG_GUARD_OFF;
 
-	ref->gen = 0;
-	ref->fpidx = -1;
-	ref->np_add = 0;
-	ref->dup_add = 0;
+	if (st->queries == 0)
+		st->first_exec = exec_seq;
+	st->queries++;
 
-	exec_seq++;
-	if (!scope.open)
-		return;
-	if (scope.queries == 0)
-		scope.first_exec = exec_seq;
-	scope.queries++;
-
-	fp = fp_lookup(queryid, &isnew);
+	fp = fp_lookup(st, queryid, &isnew);
 	if (fp == NULL)
 	{
 		pfg_store_count_dropped_event();
@@ -775,25 +840,38 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	if (isnew)
 	{
 		fp->cmd = cmd;
-		if (scope.last_multirow != 0 && scope.last_multirow != queryid)
-			fp->parent_queryid = scope.last_multirow;
-		else if (scope.last_select != queryid)
-			fp->parent_queryid = scope.last_select;
+		if (st->last_multirow != 0 && st->last_multirow != queryid)
+		{
+			fp->parent_queryid = st->last_multirow;
+			fp->parent_rows = st->last_multirow_rows;
+		}
+		else if (st->last_select != queryid)
+		{
+			fp->parent_queryid = st->last_select;
+			fp->parent_rows = (st->last_select == st->last_multirow) ?
+				st->last_multirow_rows : 1;
+		}
 	}
+	else if (fp->parent_queryid != 0 && fp->parent_queryid == st->last_multirow)
+		fp->parent_rows = Max(fp->parent_rows, st->last_multirow_rows);
 	fp->repeats++;
-	ref->gen = scope.gen;
-	ref->fpidx = fp - scope.fps;
+	if (paramhash != 0)
+		fp->has_params = true;
+	if (batched)
+		fp->batched = true;
+	ref->gen = st->gen;
+	ref->fpidx = fp - pfg_req_fps(st);
 
-	scope.ring[scope.ring_n & (PFG_RING - 1)] = queryid;
-	scope.ring_n++;
+	st->ring[st->ring_n & (PFG_RING - 1)] = queryid;
+	st->ring_n++;
 	if (fp->seq_idx >= 0)
-		scope.dirty = true;
-	else if (fp->repeats >= 3 && scope.ring_n - fp->last_pos >= 2 &&
-			 scope.ring_n - fp->last_pos <= PFG_SEQ_MAX)
-		seq_detect((int) (scope.ring_n - fp->last_pos));
-	fp->last_pos = scope.ring_n;
+		st->dirty = true;
+	else if (fp->repeats >= 3 && st->ring_n - fp->last_pos >= 2 &&
+			 st->ring_n - fp->last_pos <= PFG_SEQ_MAX)
+		seq_detect(st, (int) (st->ring_n - fp->last_pos));
+	fp->last_pos = st->ring_n;
 
-	ps = param_lookup(queryid, paramhash, &newparams);
+	ps = param_lookup(st, queryid, paramhash, &newparams);
 	if (ps != NULL)
 	{
 		ps->count++;
@@ -811,22 +889,19 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 
 	if (cmd == CMD_SELECT)
 	{
-		/* N+1: enough distinct parameter sets, after a parent in an implicit
-		 * scope (tagged and explicit scopes are trusted). */
-		if (!fp->np_fired && fp->distinct >= pfg_n_plus_one_threshold &&
-			(fp->parent_queryid != 0 || scope.tagged || scope.explicit_scope))
+		if (!fp->np_fired && np_fires(st, fp))
 		{
 			fp->np_fired = true;
 			fp->dirty = true;
-			scope.dirty = true;
+			st->dirty = true;
 			ref->np_add = fp->repeats;
-			np_action = pfg_on_n_plus_one;
+			act->np_action = pfg_on_n_plus_one;
 		}
 		else if (fp->np_fired)
 		{
 			ref->np_add = 1;
 			fp->dirty = true;
-			scope.dirty = true;
+			st->dirty = true;
 		}
 
 		/* duplicates: one parameter set executed duplicate_threshold times */
@@ -838,11 +913,11 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			fp->dup_execs += add;
 			ref->dup_add = add;
 			fp->dirty = true;
-			scope.dirty = true;
+			st->dirty = true;
 			if (!fp->dup_fired)
 			{
 				fp->dup_fired = true;
-				dup_action = pfg_on_duplicate;
+				act->dup_action = pfg_on_duplicate;
 			}
 		}
 	}
@@ -853,7 +928,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		{
 			fp->wl_fired = true;
 			fp->dirty = true;
-			scope.dirty = true;
+			st->dirty = true;
 		}
 	}
 
@@ -863,31 +938,118 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	 * ignored) but never triggers a guard nor flags the request.
 	 */
 	if ((fp->np_fired || fp->dup_fired || fp->wl_fired) && fp->ignore_state == 0)
-		fp->ignore_state = pfg_store_is_ignored(queryid, scope.route_hash) ? 2 : 1;
+		fp->ignore_state = pfg_store_is_ignored(queryid, st->route_hash) ? 2 : 1;
 	if (fp->ignore_state == 2)
-		np_action = dup_action = PFG_GUARD_OFF;
+		act->np_action = act->dup_action = PFG_GUARD_OFF;
 
-	if ((fp->np_fired || fp->dup_fired || fp->wl_fired) &&
-		pfg_capture_parameters && fp->example == NULL)
-		capture_example(fp, src, loc, len, params);
+	/* one example per finding kind, taken when the kind first fires */
+	if (pfg_capture_parameters)
+	{
+		uint8		fired = (fp->np_fired ? 1 : 0) | (fp->dup_fired ? 2 : 0) |
+			(fp->wl_fired ? 4 : 0);
 
-	if (np_action != PFG_GUARD_OFF)
-		scope_guard(np_action, ERRCODE_PFG_N_PLUS_ONE, fp, src, loc, len);
-	if (dup_action != PFG_GUARD_OFF)
-		scope_guard(dup_action, ERRCODE_PFG_DUPLICATE, fp, src, loc, len);
+		if ((fired & ~fp->example_taken) != 0)
+		{
+			fp->example_taken |= fired;
+			act->capture = true;
+		}
+	}
 
-	if (pfg_max_queries_per_request > 0 && !scope.too_many_done &&
-		scope.queries > pfg_max_queries_per_request &&
+	if (pfg_max_queries_per_request > 0 && !st->too_many_done &&
+		st->queries > pfg_max_queries_per_request &&
 		pfg_on_too_many_queries != PFG_GUARD_OFF)
+	{
+		st->too_many_done = true;
+		act->too_many = true;
+	}
+
+	act->repeats = fp->repeats;
+	act->max_same = fp->max_same;
+	act->parent_queryid = fp->parent_queryid;
+	act->queries = st->queries;
+	strlcpy(act->label, st->label, sizeof(act->label));
+}
+
+/*
+ * shared_acquire
+ *		The current request with an id, locked; created (and initialised for
+ *		this statement's database, user and route) when it is not open.
+ */
+static pfgReqState *
+shared_acquire(const pfgReqKey *key, bool create, LWLock **lock)
+{
+	pfgReqState *st = pfg_requests_acquire(key, create, shared_end_cb, lock);
+
+	if (st != NULL && create && !st->open)
+		state_begin(st, false, true, key->idhash, shreq.label);
+	return st;
+}
+
+/*
+ * pfg_scope_executor_start
+ *		Account one top-level execution in the current scope, run the
+ *		detectors and the guard settings.  Fills "ref" so that the end of the
+ *		execution can add its time.  "batched": the statement had a list of
+ *		constants (IN (...), ARRAY[...]), so it loads a batch, not one row's
+ *		relation.  May ERROR only through a guard setting at "error".
+ */
+void
+pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
+						 uint64 paramhash, bool batched, const char *src,
+						 int loc, int len, ParamListInfo params)
+{
+	scopeActions act;
+
+	ref->gen = 0;
+	ref->fpidx = -1;
+	ref->np_add = 0;
+	ref->dup_add = 0;
+	ref->shared = false;
+	act.np_action = act.dup_action = PFG_GUARD_OFF;
+	act.too_many = act.capture = false;
+	act.label[0] = '\0';
+
+	exec_seq++;
+	if (shreq.active)
+	{
+		LWLock	   *lock;
+		pfgReqState *st = shared_acquire(&shreq.key, true, &lock);
+
+		if (st == NULL)
+		{
+			pfg_store_count_dropped_event();
+			return;
+		}
+		st->running++;
+		st->gap_ms = pfg_request_gap;
+		st->last_end = GetCurrentStatementStartTimestamp();
+		detect(st, ref, queryid, cmd, paramhash, batched, &act);
+		LWLockRelease(lock);
+		ref->shared = true;
+		ref->key = shreq.key;
+		shreq.running++;
+		shreq.running_key = shreq.key;
+	}
+	else if (local_st != NULL && local_st->open)
+		detect(local_st, ref, queryid, cmd, paramhash, batched, &act);
+	else
+		return;
+
+	if (act.capture)
+		capture_example(queryid, src, loc, len, params);
+	if (act.np_action != PFG_GUARD_OFF)
+		scope_guard(act.np_action, ERRCODE_PFG_N_PLUS_ONE, &act, src, loc, len);
+	if (act.dup_action != PFG_GUARD_OFF)
+		scope_guard(act.dup_action, ERRCODE_PFG_DUPLICATE, &act, src, loc, len);
+	if (act.too_many)
 	{
 		int			elevel = pfg_on_too_many_queries == PFG_GUARD_ERROR ? ERROR :
 			pfg_on_too_many_queries == PFG_GUARD_WARNING ? WARNING : LOG;
 
-		scope.too_many_done = true;
 		ereport(elevel,
 				(errcode(ERRCODE_PFG_TOO_MANY_QUERIES),
 				 errmsg("perfguard: request \"%s\" ran %lld queries, more than perfguard.max_queries_per_request (%d)",
-						scope.label, (long long) scope.queries,
+						act.label, (long long) act.queries,
 						pfg_max_queries_per_request),
 				 errhint("Load related rows with joins or prefetching, or raise perfguard.max_queries_per_request.")));
 	}
@@ -895,14 +1057,15 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 
 /*
  * capture_example
- *		Keep one example parameter set for a finding (capture_parameters).
- *		Output functions may fail: such a failure only loses the example.
+ *		Keep one example parameter set for a finding (capture_parameters),
+ *		until the flush at the end of this statement.  Output functions may
+ *		fail: such a failure only loses the example.
  */
 static void
-capture_example(scopeFp *fp, const char *src, int loc, int len,
+capture_example(uint64 queryid, const char *src, int loc, int len,
 				ParamListInfo params)
 {
-	MemoryContext old = MemoryContextSwitchTo(scope_cxt);
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 	char	   *volatile example = NULL;
 
 	PG_TRY();
@@ -911,13 +1074,16 @@ capture_example(scopeFp *fp, const char *src, int loc, int len,
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(scope_cxt);
+		MemoryContextSwitchTo(TopMemoryContext);
 		FlushErrorState();
 		example = NULL;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
-	fp->example = example;
+	if (pending_example)
+		pfree(pending_example);
+	pending_example = example;
+	pending_example_qid = queryid;
 }
 
 /*
@@ -925,10 +1091,10 @@ capture_example(scopeFp *fp, const char *src, int loc, int len,
  *		Apply a guard setting to the statement that crossed a threshold.  The
  *		message names the repeated statement and the count; the hint gives the
  *		fix (derived from the foreign keys, which is allowed here: this runs
- *		once per scope and fingerprint, not per statement).
+ *		once per request and fingerprint, not per statement).
  */
 static void
-scope_guard(int action, int sqlstate, scopeFp *fp,
+scope_guard(int action, int sqlstate, const scopeActions *a,
 			const char *src, int loc, int len)
 {
 	int			elevel = action == PFG_GUARD_ERROR ? ERROR :
@@ -950,7 +1116,7 @@ scope_guard(int action, int sqlstate, scopeFp *fp,
 					   *h;
 
 			parent = pfg_store_get_query(GetUserId(), MyDatabaseId,
-										 fp->parent_queryid, true);
+										 a->parent_queryid, true);
 			if (scope_fix_fn)
 			{
 				scope_fix_fn(parent, text, &t, &c, &h);
@@ -969,7 +1135,7 @@ scope_guard(int action, int sqlstate, scopeFp *fp,
 		ereport(elevel,
 				(errcode(sqlstate),
 				 errmsg("perfguard: N+1 query: the same statement ran %d times with different parameters in request \"%s\"",
-						fp->repeats, scope.label),
+						a->repeats, a->label),
 				 errdetail("Statement: %s%s%s", text ? text : "(unavailable)",
 						   parent ? "\nParent: " : "", parent ? parent : ""),
 				 errhint("%s", hint ? hint : "Load the related rows in the parent query (a JOIN, select_related/prefetch_related, includes).")));
@@ -977,63 +1143,162 @@ scope_guard(int action, int sqlstate, scopeFp *fp,
 		ereport(elevel,
 				(errcode(sqlstate),
 				 errmsg("perfguard: duplicate query: the same statement with the same parameters ran %d times in request \"%s\"",
-						fp->max_same, scope.label),
+						a->max_same, a->label),
 				 errdetail("Statement: %s", text ? text : "(unavailable)"),
 				 errhint("Run it once and reuse the result (keep it in a variable or cache it), or hoist it out of the loop.")));
 }
 
 /*
- * pfg_scope_executor_end
- *		Add an execution's time to its fingerprint in the scope (if the scope
- *		is still the one it started in) and fill the per-statement counters.
+ * note_end
+ *		Add an execution's time and rows to its request (if the request is
+ *		still the one it started in).
  */
-void
-pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
-					   double ms, int64 rows, pfgExecStats *st)
+static void
+note_end(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
+		 double ms, int64 rows, bool paged)
 {
-	st->n_plus_one_calls = ref->np_add;
-	st->duplicate_calls = ref->dup_add;
-	if (ref->gen == 0 || ref->gen != scope.gen || !scope.open)
+	if (ref->gen == 0 || ref->gen != st->gen || !st->open)
 		return;
-	if (ref->fpidx >= 0 && ref->fpidx < scope.nfps)
+	if (ref->fpidx >= 0 && ref->fpidx < st->nfps)
 	{
-		scopeFp    *fp = &scope.fps[ref->fpidx];
+		pfgReqFp   *fp = &pfg_req_fps(st)[ref->fpidx];
 
 		if (fp->repeats == 1)
 			fp->first_ms = ms;
 		fp->total_ms += ms;
+		if (paged)
+			fp->paged = true;
 	}
-	scope.total_ms += ms;
+	st->total_ms += ms;
 	if (cmd == CMD_SELECT)
 	{
-		scope.last_select = queryid;
+		st->last_select = queryid;
 		if (rows >= 2)
-			scope.last_multirow = queryid;
+		{
+			st->last_multirow = queryid;
+			st->last_multirow_rows = rows;
+		}
 	}
 }
 
 /*
- * scope_flush_findings
- *		Push what changed since the last flush into shared memory, as deltas.
+ * pfg_scope_executor_end
+ *		Add an execution's time to its fingerprint in its request and fill
+ *		the per-statement counters; "paged" tells that it skipped rows with
+ *		an OFFSET.  A request with an id also gets its
+ *		changed findings flushed here, while its lock is held.
  */
-static void
-scope_flush_findings(void)
+void
+pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
+					   double ms, int64 rows, bool paged, pfgExecStats *stats)
 {
-	int			i;
-	pfgFindingKey key;
-	Oid			userid;
-
-	if (!scope.dirty || !pfg_store_ready())
+	stats->n_plus_one_calls = ref->np_add;
+	stats->duplicate_calls = ref->dup_add;
+	if (ref->shared)
 	{
-		scope.dirty = false;
+		LWLock	   *lock;
+		pfgReqState *st = shared_acquire(&ref->key, false, &lock);
+
+		if (shreq.running > 0)
+			shreq.running--;
+		if (st == NULL)
+			return;
+		note_end(st, ref, queryid, cmd, ms, rows, paged);
+		if (st->running > 0)
+			st->running--;
+		st->last_end = GetCurrentStatementStartTimestamp() +
+			(TimestampTz) (ms * 1000.0);
+		if (st->dirty)
+			state_flush(st, pending_example, pending_example_qid);
+		LWLockRelease(lock);
+		forget_example();
 		return;
 	}
-	userid = GetUserId();
-	for (i = 0; i < scope.nfps; i++)
+	if (local_st != NULL)
+		note_end(local_st, ref, queryid, cmd, ms, rows, paged);
+}
+
+/*
+ * pfg_scope_note_rows
+ *		A cursor or a portal fetched rows of its query: make it the parent of
+ *		what follows with the rows fetched so far (Django's .iterator(),
+ *		SQLAlchemy's yield_per, named cursors, row-limited portals).
+ */
+void
+pfg_scope_note_rows(pfgScopeRef *ref, uint64 queryid, int64 rows)
+{
+	pfgReqState *st;
+	LWLock	   *lock = NULL;
+
+	if (ref->gen == 0)
+		return;
+	if (ref->shared)
+		st = shared_acquire(&ref->key, false, &lock);
+	else
+		st = local_st;
+	if (st != NULL && st->open && ref->gen == st->gen)
 	{
-		scopeFp    *fp = &scope.fps[i];
+		st->last_select = queryid;
+		if (rows >= 2)
+		{
+			st->last_multirow = queryid;
+			st->last_multirow_rows = rows;
+		}
+	}
+	if (lock)
+		LWLockRelease(lock);
+}
+
+/*
+ * pfg_scope_abort
+ *		The transaction aborted: statements of a request with an id that were
+ *		running here will not end.
+ */
+void
+pfg_scope_abort(void)
+{
+	if (shreq.running > 0 && pfg_store_ready())
+	{
+		LWLock	   *lock;
+		pfgReqState *st = pfg_requests_acquire(&shreq.running_key, false,
+											   shared_end_cb, &lock);
+
+		if (st)
+		{
+			st->running = Max(st->running - shreq.running, 0);
+			LWLockRelease(lock);
+		}
+	}
+	shreq.running = 0;
+}
+
+/*---- flushing findings ----*/
+
+/*
+ * state_flush
+ *		Push what changed in a request since its last flush into the findings
+ *		table, as deltas.  "example" is an example parameter set captured for
+ *		fingerprint "example_qid" (or NULL).  Only copies: safe under the
+ *		request's lock.
+ */
+static void
+state_flush(pfgReqState *st, const char *example, uint64 example_qid)
+{
+	pfgReqFp   *fps = pfg_req_fps(st);
+	pfgFindingKey key;
+	int			i;
+
+	if (!st->dirty || !pfg_store_ready())
+	{
+		st->dirty = false;
+		return;
+	}
+	for (i = 0; i < st->nfps; i++)
+	{
+		pfgReqFp   *fp = &fps[i];
 		pfgFindingDelta d;
 		double		mean;
+		const char *ex = (example && example_qid == fp->queryid) ? example : NULL;
 
 		if (!fp->dirty)
 			continue;
@@ -1041,9 +1306,9 @@ scope_flush_findings(void)
 		mean = fp->repeats > 0 ? fp->total_ms / fp->repeats : 0;
 
 		memset(&key, 0, sizeof(key));
-		key.dbid = MyDatabaseId;
-		key.userid = userid;
-		key.route_hash = scope.route_hash;
+		key.dbid = st->dbid;
+		key.userid = st->userid;
+		key.route_hash = st->route_hash;
 		key.queryid = fp->queryid;
 		/* rules are applied at report time; only in-band is recorded */
 		key.ignored = fp->inband_ignored;
@@ -1065,10 +1330,10 @@ scope_flush_findings(void)
 			d.scope_total = fp->repeats;
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
-			d.example_params = fp->example;
+			d.example_params = ex;
 			if (fp->seq_idx >= 0)
-				d.seq_id = scope.seqs[fp->seq_idx].id;
-			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[0]);
+				d.seq_id = st->seqs[fp->seq_idx].id;
+			pfg_store_record_finding(&key, st->label, &d, &fp->hint[0]);
 			fp->fl_np = true;
 			fp->fl_np_repeats = fp->repeats;
 			fp->fl_np_wasted = wasted;
@@ -1089,8 +1354,8 @@ scope_flush_findings(void)
 			d.scope_total = fp->dup_execs;
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
-			d.example_params = fp->example;
-			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[1]);
+			d.example_params = ex;
+			pfg_store_record_finding(&key, st->label, &d, &fp->hint[1]);
 			fp->fl_dup = true;
 			fp->fl_dup_execs = fp->dup_execs;
 			fp->fl_dup_wasted = wasted;
@@ -1110,32 +1375,22 @@ scope_flush_findings(void)
 			d.scope_total = fp->repeats;
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
-			d.example_params = fp->example;
-			pfg_store_record_finding(&key, scope.label, &d, &fp->hint[2]);
+			d.example_params = ex;
+			pfg_store_record_finding(&key, st->label, &d, &fp->hint[2]);
 			fp->fl_wl = true;
 			fp->fl_wl_repeats = fp->repeats;
 			fp->fl_wl_wasted = wasted;
 		}
 	}
-	seq_flush(userid);
-	scope.dirty = false;
-}
 
-/*
- * seq_flush
- *		Record the request's repeating sequences: one finding each, keyed by
- *		the sequence, with its members; iterations = the least repeated
- *		member's count.
- */
-static void
-seq_flush(Oid userid)
-{
-	int			i;
-
-	for (i = 0; i < scope.nseqs; i++)
+	/*
+	 * The request's repeating sequences: one finding each, keyed by the
+	 * sequence, with its members; iterations = the least repeated member's
+	 * count.
+	 */
+	for (i = 0; i < st->nseqs; i++)
 	{
-		scopeSeq   *sq = &scope.seqs[i];
-		pfgFindingKey key;
+		pfgReqSeq  *sq = &st->seqs[i];
 		pfgFindingDelta d;
 		uint64		members[PFG_SEQ_MAX];
 		int32		iters = INT32_MAX;
@@ -1145,7 +1400,7 @@ seq_flush(Oid userid)
 
 		for (k = 0; k < sq->n; k++)
 		{
-			scopeFp    *m = &scope.fps[sq->fpidx[k]];
+			pfgReqFp   *m = &fps[sq->fpidx[k]];
 
 			members[k] = m->queryid;
 			iters = Min(iters, m->repeats);
@@ -1157,11 +1412,11 @@ seq_flush(Oid userid)
 		memset(&key, 0, sizeof(key));
 		key.kind = PFG_FIND_SEQUENCE;
 		key.ignored = ignored;
-		key.dbid = MyDatabaseId;
-		key.userid = userid;
-		key.route_hash = scope.route_hash;
+		key.dbid = st->dbid;
+		key.userid = st->userid;
+		key.route_hash = st->route_hash;
 		key.queryid = sq->id;
-		key.parent_queryid = scope.fps[sq->fpidx[0]].parent_queryid;
+		key.parent_queryid = fps[sq->fpidx[0]].parent_queryid;
 		memset(&d, 0, sizeof(d));
 		d.new_occurrence = !sq->fl_occ;
 		d.repeats = iters - sq->fl_repeats;
@@ -1170,22 +1425,29 @@ seq_flush(Oid userid)
 		d.cmdtype = CMD_SELECT;
 		d.nseq = sq->n;
 		d.seq = members;
-		pfg_store_record_finding(&key, scope.label, &d, NULL);
+		pfg_store_record_finding(&key, st->label, &d, NULL);
 		sq->fl_occ = true;
 		sq->fl_repeats = iters;
 		sq->fl_wasted = wasted;
 	}
+	st->dirty = false;
 }
 
 /*
  * pfg_scope_flush
- *		Make this backend's open scope visible (called by the views).
+ *		Make what is known visible before a view reads: this backend's open
+ *		local scope, and every request with an id that has been idle for its
+ *		request_gap (on any backend) ends.
  */
 void
 pfg_scope_flush(void)
 {
-	if (scope.open && scope.dirty)
-		scope_flush_findings();
+	if (local_st != NULL && local_st->open && local_st->dirty)
+	{
+		state_flush(local_st, pending_example, pending_example_qid);
+		forget_example();
+	}
+	pfg_requests_expire(GetCurrentTimestamp(), shared_end_cb);
 }
 
 /*
@@ -1197,20 +1459,24 @@ pfg_scope_flush(void)
 void
 pfg_scope_begin_explicit(const char *label)
 {
+	scope_init();
+
 	/*
 	 * The statement that calls begin_request() belongs to no request: when
 	 * it opened a scope of its own (a sqlcommenter tag on it, or an idle gap
 	 * before it), drop that scope instead of counting a one-statement request.
 	 */
-	if (scope.open && scope.queries == 1 && scope.first_exec == exec_seq &&
-		!scope.dirty && !scope.explicit_scope)
+	if (local_st->open && local_st->queries == 1 &&
+		local_st->first_exec == exec_seq && !local_st->dirty &&
+		!local_st->explicit_scope)
 	{
-		scope.open = false;
-		scope.nfps = 0;
-		scope.gen++;
+		local_st->open = false;
+		local_st->nfps = 0;
+		local_st->gen++;
 	}
-	scope_end();
-	scope_begin(true, false, NULL, label);
+	shreq.active = false;
+	local_end();
+	local_begin(true, false, 0, label);
 }
 
 /*
@@ -1223,27 +1489,29 @@ bool
 pfg_scope_end_explicit(int64 *queries, double *total_ms, int32 *n_plus_one,
 					   int32 *duplicates, int32 *write_loops)
 {
+	pfgReqFp   *fps;
 	int			i;
 
-	if (!scope.open || !scope.explicit_scope)
+	if (local_st == NULL || !local_st->open || !local_st->explicit_scope)
 		return false;
-	*queries = scope.queries > 0 ? scope.queries - 1 : 0;
-	*total_ms = scope.total_ms;
+	fps = pfg_req_fps(local_st);
+	*queries = local_st->queries > 0 ? local_st->queries - 1 : 0;
+	*total_ms = local_st->total_ms;
 	*n_plus_one = *duplicates = *write_loops = 0;
-	for (i = 0; i < scope.nfps; i++)
+	for (i = 0; i < local_st->nfps; i++)
 	{
-		if (scope.fps[i].ignore_state == 2)
+		if (fps[i].ignore_state == 2)
 			continue;			/* suppressed */
-		if (scope.fps[i].np_fired)
+		if (fps[i].np_fired)
 			(*n_plus_one)++;
-		if (scope.fps[i].dup_fired)
+		if (fps[i].dup_fired)
 			(*duplicates)++;
-		if (scope.fps[i].wl_fired)
+		if (fps[i].wl_fired)
 			(*write_loops)++;
 	}
 	/* the end_request() statement itself belongs to no request */
-	if (scope.queries > 0)
-		scope.queries--;
-	scope_end();
+	if (local_st->queries > 0)
+		local_st->queries--;
+	local_end();
 	return true;
 }

@@ -21,6 +21,7 @@
 
 #include "perfguard.h"
 #include "store.h"
+#include "store_requests.h"
 
 /* What the start of an execution tells its end (kept per in-flight query). */
 typedef struct pfgScopeRef
@@ -29,6 +30,8 @@ typedef struct pfgScopeRef
 	int32		fpidx;			/* fingerprint slot in the scope */
 	int32		np_add;			/* adds to n_plus_one_calls */
 	int32		dup_add;		/* adds to duplicate_calls */
+	bool		shared;			/* a request with an id: in the shared table */
+	pfgReqKey	key;			/* which one */
 } pfgScopeRef;
 
 /*
@@ -40,14 +43,22 @@ typedef void (*pfg_fix_fn) (const char *parent_query, const char *query,
 							char **suggestion);
 
 extern void pfg_scope_set_fix_fn(pfg_fix_fn fn);
+
+/* Route statistics of an open request (pfg_scope_foreach_open). */
+typedef void (*pfg_open_request_cb) (const pfgRequestKey *key,
+									 const char *route,
+									 const pfgRequestDelta *d, void *arg);
+extern void pfg_scope_foreach_open(pfg_open_request_cb cb, void *arg);
 extern void pfg_scope_statement_start(const char *src, int loc, int len);
 extern void pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid,
 									 CmdType cmd, uint64 paramhash,
-									 const char *src, int loc, int len,
-									 ParamListInfo params);
+									 bool batched, const char *src, int loc,
+									 int len, ParamListInfo params);
 extern void pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid,
 								   CmdType cmd, double ms, int64 rows,
-								   pfgExecStats *st);
+								   bool paged, pfgExecStats *st);
+extern void pfg_scope_note_rows(pfgScopeRef *ref, uint64 queryid, int64 rows);
+extern void pfg_scope_abort(void);
 extern void pfg_scope_utility(Node *parsetree);
 extern void pfg_scope_statement_end(double exec_ms);
 extern void pfg_scope_flush(void);

@@ -146,8 +146,10 @@ copy_clipped(char *dst, const char *src, int dstlen)
 /*
  * pfg_parse_tags
  *		Parse sqlcommenter tags "k='v',k2='v2'" (URL-encoded keys and values)
- *		from a comment.  Builds the scope key (the trace id of traceparent
- *		when present, else route/controller/action/framework) into "key" and
+ *		from a comment.  Builds the scope key into "key": "t:<trace id>" for
+ *		a traceparent, else "q:<request_id>" for a request_id tag (both name
+ *		one request, whatever backend runs it: pfg_tags_key_is_id), else
+ *		the route/controller/action/framework set; and
  *		the label (route, else controller#action) into "label" (empty when
  *		none).  *ignore is set by perfguard='ignore'.  Returns false when the
  *		comment carries none of the scope tags.
@@ -161,10 +163,11 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 	char		action[PFG_ROUTE_LEN];
 	char		framework[PFG_ROUTE_LEN];
 	char		trace[64];
+	char		reqid[128];
 	int			p = 0;
 	bool		any = false;
 
-	route[0] = controller[0] = action[0] = framework[0] = trace[0] = '\0';
+	route[0] = controller[0] = action[0] = framework[0] = trace[0] = reqid[0] = '\0';
 	*ignore = false;
 	key[0] = '\0';
 	label[0] = '\0';
@@ -226,6 +229,8 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 				which = 4;
 			else if (KEY_IS("perfguard"))
 				which = 5;
+			else if (KEY_IS("request_id"))
+				which = 6;
 			else
 				continue;
 #undef KEY_IS
@@ -260,6 +265,10 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 					copy_clipped(framework, v, sizeof(framework));
 					any = true;
 					break;
+				case 6:
+					strlcpy(reqid, v, sizeof(reqid));
+					any = true;
+					break;
 				default:
 					if (strcmp(v, "ignore") == 0)
 						*ignore = true;
@@ -277,6 +286,12 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 		key[0] = 't';
 		key[1] = ':';
 		strlcpy(key + 2, trace, keylen - 2);
+	}
+	else if (reqid[0])
+	{
+		key[0] = 'q';
+		key[1] = ':';
+		strlcpy(key + 2, reqid, keylen - 2);
 	}
 	else
 		snprintf(key, keylen, "r:%s|c:%s|a:%s|f:%s",

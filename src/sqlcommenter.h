@@ -21,4 +21,11 @@ extern bool pfg_parse_tags(const char *comment, int clen,
 						   char *key, int keylen, char *label, int labellen,
 						   bool *ignore);
 
+/* Does a scope key from pfg_parse_tags name one request (a request id)? */
+static inline bool
+pfg_tags_key_is_id(const char *key)
+{
+	return (key[0] == 't' || key[0] == 'q') && key[1] == ':';
+}
+
 #endif							/* PFG_SQLCOMMENTER_H */

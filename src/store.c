@@ -60,6 +60,7 @@
 #include "store.h"
 #include "store_advice.h"
 #include "store_plans.h"
+#include "store_requests.h"
 
 #define PFG_NTABLES			5
 #define PFG_DUMP_FILE		"pg_stat/perfguard.stat"
@@ -182,6 +183,8 @@ pfg_store_shmem_request(void)
 	RequestNamedLWLockTranche("perfguard_plans", PFG_PLANS_NLOCKS);
 	RequestAddinShmemSpace(pfg_advice_shmem_size());
 	RequestNamedLWLockTranche("perfguard_advice", 1);
+	RequestAddinShmemSpace(pfg_requests_shmem_size());
+	RequestNamedLWLockTranche("perfguard_requests", PFG_NPARTS);
 }
 
 /*
@@ -194,7 +197,9 @@ void
 pfg_store_shmem_startup(void)
 {
 	bool		found;
+	bool		reqfound;
 	char	   *base;
+	char	   *reqbase;
 	LWLockPadded *locks;
 	int			i;
 
@@ -224,6 +229,11 @@ pfg_store_shmem_startup(void)
 	}
 	pfg_plans_shmem_attach(GetNamedLWLockTranche("perfguard_plans"));
 	pfg_advice_shmem_attach(&(GetNamedLWLockTranche("perfguard_advice"))->lock);
+	reqbase = ShmemInitStruct("perfguard_requests", pfg_requests_shmem_size(),
+							  &reqfound);
+	pfg_requests_shmem_attach(reqbase, !reqfound,
+							  GetNamedLWLockTranche("perfguard_requests"),
+							  &pfg_shared->dropped_events);
 
 	LWLockRelease(AddinShmemInitLock);
 
@@ -820,6 +830,7 @@ pfg_store_reset(void)
 	int			i;
 
 	pfg_plans_reset();
+	pfg_requests_reset();
 
 	/* suppression rules are configuration, not statistics: kept */
 	for (i = 0; i < PFG_NTABLES; i++)

@@ -515,9 +515,91 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Open requests with an id, copied (into room allocated beforehand). */
+typedef struct openCollect
+{
+	pfgRequestEntry *items;
+	int			n;
+	int			cap;
+} openCollect;
+
+static void
+open_collect_cb(const pfgRequestKey *key, const char *route,
+				const pfgRequestDelta *d, void *arg)
+{
+	openCollect *oc = (openCollect *) arg;
+	pfgRequestEntry *e;
+
+	if (oc->n >= oc->cap)
+		return;
+	e = &oc->items[oc->n++];
+	memset(e, 0, sizeof(*e));
+	e->key = *key;
+	strlcpy(e->route, route, PFG_ROUTE_LEN);
+	e->requests = 1;
+	e->queries = d->queries;
+	e->max_queries = d->queries;
+	e->total_ms = d->total_ms;
+	e->max_ms = d->total_ms;
+	e->n_plus_one_requests = d->had_n_plus_one ? 1 : 0;
+	e->duplicate_requests = d->had_duplicate ? 1 : 0;
+	e->write_loop_requests = d->had_write_loop ? 1 : 0;
+	e->last_seen = GetCurrentTimestamp();
+}
+
+/*
+ * add_open_requests
+ *		Add the requests with an id that are still open to the finished ones
+ *		of their route, so that a request shows as soon as it ran.
+ */
+static void
+add_open_requests(pfgCollect *c)
+{
+	openCollect oc;
+	int			i,
+				k;
+
+	oc.cap = pfg_max_open_requests;
+	oc.n = 0;
+	oc.items = palloc(sizeof(pfgRequestEntry) * oc.cap);
+	pfg_scope_foreach_open(open_collect_cb, &oc);
+	for (k = 0; k < oc.n; k++)
+	{
+		pfgRequestEntry *o = &oc.items[k];
+		pfgRequestEntry *e = NULL;
+
+		for (i = 0; i < c->n; i++)
+		{
+			pfgRequestEntry *x = (pfgRequestEntry *) (c->data + c->entrysize * i);
+
+			if (memcmp(&x->key, &o->key, sizeof(o->key)) == 0)
+			{
+				e = x;
+				break;
+			}
+		}
+		if (e == NULL)
+		{
+			collect_cb(o, c);
+			continue;
+		}
+		e->requests++;
+		e->queries += o->queries;
+		e->max_queries = Max(e->max_queries, o->queries);
+		e->total_ms += o->total_ms;
+		e->max_ms = Max(e->max_ms, o->total_ms);
+		e->n_plus_one_requests += o->n_plus_one_requests;
+		e->duplicate_requests += o->duplicate_requests;
+		e->write_loop_requests += o->write_loop_requests;
+		e->last_seen = Max(e->last_seen, o->last_seen);
+	}
+	pfree(oc.items);
+}
+
 /*
  * perfguard_requests
- *		Rows of perfguard.requests.
+ *		Rows of perfguard.requests: the finished requests of each route, and
+ *		the requests with an id still open.
  */
 Datum
 perfguard_requests(PG_FUNCTION_ARGS)
@@ -530,6 +612,7 @@ perfguard_requests(PG_FUNCTION_ARGS)
 	pfg_scope_flush();
 	InitMaterializedSRF(fcinfo, 0);
 	pfg_store_foreach_request(collect_cb, &c);
+	add_open_requests(&c);
 
 	for (i = 0; i < c.n; i++)
 	{

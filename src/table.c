@@ -356,6 +356,32 @@ pfg_table_foreach(pfgTable *t, pfg_entry_cb cb, void *arg)
 }
 
 /*
+ * pfg_table_scan
+ *		Call cb on every entry of partition "part" in place (not a copy); an
+ *		entry for which it returns true is removed.  Returns how many were
+ *		removed.  Caller holds the partition lock exclusively; cb must not
+ *		ERROR.
+ */
+int
+pfg_table_scan(pfgTable *t, int part, pfg_visit_cb cb, void *arg)
+{
+	int			i;
+	int			removed = 0;
+
+	for (i = 0; i < t->sh->per_part; i++)
+	{
+		pfgSlot    *s = pfg_table_slot(t, part, i);
+
+		if (s->inuse && cb(pfg_slot_entry(s), arg))
+		{
+			table_unlink(t, part, i);
+			removed++;
+		}
+	}
+	return removed;
+}
+
+/*
  * pfg_table_reset
  *		Empty the table, taking each partition lock exclusively in turn.
  */

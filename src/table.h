@@ -82,6 +82,10 @@ extern void *pfg_table_upsert(pfgTable *t, const void *key, LWLock **lock_out,
 extern void *pfg_table_recheck(pfgTable *t, void *entry, const void *key,
 							   LWLock **lock_out);
 extern void pfg_table_foreach(pfgTable *t, pfg_entry_cb cb, void *arg);
+
+/* Visit callback of pfg_table_scan: true removes the entry. */
+typedef bool (*pfg_visit_cb) (void *entry, void *arg);
+extern int	pfg_table_scan(pfgTable *t, int part, pfg_visit_cb cb, void *arg);
 extern void pfg_table_reset(pfgTable *t);
 extern void pfg_table_clear(pfgTable *t);
 extern int64 pfg_table_count(pfgTable *t);

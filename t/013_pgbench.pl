@@ -64,7 +64,8 @@ UPDATE pb_counter SET n = n + 1 WHERE id = :base;
 SELECT perfguard.end_request();
 };
 
-# the same lookup 6 times with one fixed id: duplicates, not an N+1
+# the same lookup once per row of a 6-row parent, with one fixed id: a loop
+# over one value, an N+1 with one distinct parameter set and duplicates
 my $dups = q{SELECT perfguard.begin_request('ROUTE');
 SELECT id, author_id FROM pb_book WHERE id >= 7 ORDER BY id LIMIT 6;
 SELECT name FROM pb_author WHERE id = 7;
@@ -161,8 +162,9 @@ foreach my $mode ('extended', 'prepared')
 			   FROM perfguard.duplicates WHERE route = 'd'}),
 		"$n " . ($n * 5) . ' 6',
 		"-M $mode: one duplicate per transaction (5 extra executions of 6)");
-	is(q1(q{SELECT count(*) FROM perfguard.n_plus_one WHERE route = 'd'}),
-		'0', "-M $mode: one fixed id is not an N+1");
+	is(q1(q{SELECT count(*) || ' ' || max(max_distinct_params) || ' ' || max(max_repeats)
+		  FROM perfguard.n_plus_one WHERE route = 'd'}),
+		'1 1 6', "-M $mode: one fixed id once per parent row is an N+1 of one value");
 	like(
 		q1(q{SELECT example_params FROM perfguard.duplicates WHERE route = 'd'}),
 		qr/7/, "-M $mode: example parameters captured");

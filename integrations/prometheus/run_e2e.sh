@@ -5,9 +5,15 @@
 # perfguard, plays the report demo workload (N+1, duplicates, write loop),
 # then runs check_queries.py: queries.yaml parses (python3-yaml), every
 # query runs (as the superuser and as a pg_monitor role) and returns exactly
-# its declared columns with unique label sets, and the dashboard JSON parses
-# and uses only metrics that queries.yaml defines.  As root it re-runs itself
-# as pfgtest.  Last line: "N passed, M failed".
+# its declared columns with unique label sets; every query carries the tag
+# /*perfguard='ignore'*/, and two scrapes 50 ms apart (one request for
+# perfguard) leave no finding from the exporter in perfguard.findings, while
+# the same scrapes without the tag do (control); a request with two N+1
+# statements counts once in perfguard_requests_n_plus_one_requests; the
+# dashboard JSON parses, uses only metrics that queries.yaml defines, and its
+# "Requests with an N+1" / "Duplicate-query requests" panels use the
+# per-request metrics.  As root it re-runs itself as pfgtest.  Last line:
+# "N passed, M failed".
 
 set -uo pipefail
 

@@ -4,17 +4,21 @@ run_e2e.sh, which exports PGHOST/PGPORT/PGUSER/PGDATABASE).  Prints one
 "ok - ..." / "not ok - ..." line per check and "N passed, M failed" last.
 """
 import os
+import re
 import sys
+import time
 import traceback
+import types
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sqlalchemy import Column, ForeignKey, Integer, String, create_engine, text  # noqa: E402
+from sqlalchemy import Column, ForeignKey, Integer, String, create_engine, event, text  # noqa: E402
 from sqlalchemy.orm import (Session, declarative_base, joinedload,  # noqa: E402
                             relationship, selectinload)
 
 from perfguard_sqlalchemy import (PerfguardError, format_comment, instrument,  # noqa: E402
-                                  max_queries, no_n_plus_one, tagged)
+                                  max_queries, no_n_plus_one, request_id_tags, tagged)
 
 Base = declarative_base()
 
@@ -184,6 +188,164 @@ check('no_n_plus_one raises PF001 naming the statement on the lazy loop', guard_
 check('no_n_plus_one passes with joinedload and selectinload', guard_passes_joined)
 check('after a failure the session works and the guard is off', session_usable_and_guard_off)
 check('max_queries on a Connection', max_queries_guard)
+
+
+# ---- request ids (issue 15): one per tagged() request, held in a contextvar
+
+sent = []
+
+
+@event.listens_for(engine, 'after_cursor_execute')
+def record(conn, cursor, statement, parameters, context, executemany):
+    sent.append(statement)
+
+
+def tag(sql, key):
+    m = re.search(r"%s='([^']*)'" % key, sql)
+    return m.group(1) if m else None
+
+
+def ids_of(fn):
+    """The request_id tags of the statements fn sends."""
+    del sent[:]
+    fn()
+    return [tag(sql, 'request_id') for sql in sent]
+
+
+def one_id_per_request():
+    a = ids_of(page_lazy_posts)
+    b = ids_of(page_lazy_posts)
+    print('request_id of two requests: %s, %s' % (sorted(set(a), key=str), sorted(set(b), key=str)))
+    # the posts, then each of the 10 authors once (the identity map)
+    return (len(a) == 11 and len(set(a)) == 1 and re.match('^[0-9a-f]{32}$', a[0] or '')
+            and len(b) == 11 and len(set(b)) == 1 and a[0] != b[0])
+
+
+def nested_blocks_keep_the_id():
+    def page():
+        with tagged(route='/nested'), engine.connect() as c:
+            c.execute(text('SELECT 1'))
+            with tagged(action='inner'):
+                c.execute(text('SELECT 2'))
+    got = ids_of(page)
+    return len(got) == 2 and got[0] and got[0] == got[1] and "action='inner'" in sent[1]
+
+
+def own_id_or_none():
+    def page():
+        with engine.connect() as c:
+            with tagged(route='/own', request_id='req-42'):
+                c.execute(text('SELECT 1'))
+            with tagged(route='/none', request_id=None):
+                c.execute(text('SELECT 1'))
+    got = ids_of(page)
+    print('own id, none: %s' % got)
+    return got == ['req-42', None] and "route='%%2Fnone'" in sent[1]
+
+
+def fake_opentelemetry(trace_id, span_id, valid=True):
+    """A stand-in for opentelemetry.trace with one current span (OpenTelemetry is not installed here)."""
+    context = types.SimpleNamespace(trace_id=trace_id, span_id=span_id, trace_flags=1,
+                                    is_valid=valid)
+    span = types.SimpleNamespace(get_span_context=lambda: context)
+    module = types.ModuleType('opentelemetry.trace')
+    module.get_current_span = lambda: span
+    return mock.patch.dict(sys.modules, {'opentelemetry.trace': module})
+
+
+def opentelemetry_traceparent():
+    with mock.patch.dict(sys.modules, {'opentelemetry.trace': None}):
+        fallback = request_id_tags()
+    with fake_opentelemetry(0, 0, valid=False):
+        no_span = request_id_tags()
+    with fake_opentelemetry(0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7):
+        got = ids_of(page_lazy_posts)
+        tps = {tag(sql, 'traceparent') for sql in sent}
+    return (set(fallback) == {'request_id'} and set(no_span) == {'request_id'}
+            and got == [None] * 11
+            and tps == {'00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'})
+
+
+# request_gap 100ms on these connections, so their requests end quickly
+quick = create_engine(url(), future=True, pool_size=2, max_overflow=0,
+                      connect_args={'options': '-c perfguard.request_gap=100ms'})
+quick_ac = create_engine(url(), future=True, isolation_level='AUTOCOMMIT', pool_size=2,
+                         max_overflow=0, connect_args={'options': '-c perfguard.request_gap=100ms'})
+for e in (quick, quick_ac):
+    instrument(e, framework='sqlalchemy')
+
+
+def request_spans_connections():
+    # one request whose statements the pool hands to three connections (two
+    # backends of a transactional engine, one in autocommit): one request of
+    # 31 queries with one N+1 of 30, not three pieces
+    conns = [quick.connect(), quick.connect(), quick_ac.connect()]
+    pids = {c.execute(text('SELECT pg_backend_pid()')).scalar() for c in conns}
+    for c in conns:
+        c.commit() if c.get_transaction() else None
+    time.sleep(0.3)
+    with tagged(route='/spread', controller='posts.index'):
+        with Session(bind=conns[0]) as s:
+            posts = s.query(Post).order_by(Post.id).all()
+            ids = [p.author_id for p in posts]
+        for k, author_id in enumerate(ids):
+            c = conns[k * 3 // len(ids)]
+            c.execute(text('SELECT name FROM author WHERE id = :i'), {'i': author_id}).scalar()
+        for c in conns:
+            if c.get_transaction() is not None:
+                c.commit()
+    for c in conns:
+        c.close()
+    time.sleep(0.5)
+    req = rows("SELECT requests, queries, max_queries FROM perfguard.requests WHERE route = '/spread'")
+    n1 = rows("SELECT occurrences, total_repeats, max_repeats FROM perfguard.n_plus_one "
+              "WHERE route = '/spread'")
+    print('/spread on %d backends: requests %s, n_plus_one %s' % (len(pids), req, n1))
+    return len(pids) == 3 and req == [(1, 31, 31)] and n1 == [(1, 30, 30)]
+
+
+def back_to_back_requests_stay_apart():
+    # ten requests of a clean page back to back on one connection: ten requests, no finding
+    with quick.connect() as c:
+        for _ in range(10):
+            with tagged(route='/b2b'):
+                c.execute(text('SELECT count(*) FROM author')).scalar()
+                c.execute(text('SELECT id, title FROM post ORDER BY id LIMIT 5')).fetchall()
+                c.commit()
+    time.sleep(0.5)
+    req = rows("SELECT requests, queries, max_queries FROM perfguard.requests WHERE route = '/b2b'")
+    found = rows("SELECT category FROM perfguard.findings WHERE route = '/b2b'")
+    print('/b2b: requests %s, findings %s' % (req, found))
+    return req == [(10, 20, 2)] and found == []
+
+
+def guard_inside_a_request():
+    # the guard's begin_request() carries no id: no one-query request of the route
+    def page():
+        with tagged(route='/guarded'), Session(quick) as s:
+            with no_n_plus_one(s, label='guarded'):
+                [p.author.name for p in s.query(Post).options(joinedload(Post.author))]
+    del sent[:]
+    page()
+    time.sleep(0.5)
+    begin = [sql for sql in sent if 'begin_request' in sql]
+    req = rows("SELECT route, requests, queries FROM perfguard.requests "
+               "WHERE route IN ('/guarded', 'guarded') ORDER BY route")
+    print('guard inside a request: %s' % (req,))
+    return (len(begin) == 1 and tag(begin[0], 'request_id') is None
+            and "route='%%2Fguarded'" in begin[0] and req == [('guarded', 1, 1)])
+
+
+event.listen(quick, 'after_cursor_execute', record)
+check('each tagged() request sends one random request_id, a new one per request', one_id_per_request)
+check('nested tagged() blocks keep the request_id', nested_blocks_keep_the_id)
+check("tagged(request_id='...') is used as is; request_id=None sends none", own_id_or_none)
+check('with an OpenTelemetry span, the traceparent instead of request_id', opentelemetry_traceparent)
+check('a request spread over three pooled connections is one request with one N+1 of 30',
+      request_spans_connections)
+check('ten back-to-back requests on one connection: ten requests, no finding',
+      back_to_back_requests_stay_apart)
+check('a guard inside a tagged request opens no request of its own', guard_inside_a_request)
 
 passed = sum(results)
 failed = len(results) - passed

@@ -6,19 +6,29 @@ PostgreSQL extension.
 
     instrument(engine, framework='flask')      # once, at start-up
     with tagged(route='/posts', controller='posts.index'):
-        ...                                     # statements carry the tags
+        ...                                     # one request: its statements carry the tags
     with no_n_plus_one(session):                # in a test
         ...                                     # PerfguardError on an N+1
 
 instrument() adds a before_cursor_execute listener that appends a
 sqlcommenter comment to every statement of the engine:
 
-    SELECT ... /*controller='posts.index',framework='flask',route='%2Fposts'*/
+    SELECT ... /*controller='posts.index',framework='flask',request_id='9f0c...',route='%2Fposts'*/
 
 keys sorted, keys and values URL-encoded, values in single quotes.  The tags
-are the engine's static tags plus those of the innermost tagged() block
-(a contextvar, so threads and asyncio tasks keep theirs apart).  perfguard
-starts a new request scope when the tags change and labels it with route.
+are the engine's static tags plus those of the innermost tagged() block.
+
+The outermost tagged() block is one request: it adds the request's id, the
+traceparent of the current OpenTelemetry span when there is one, else a
+fresh random request_id (32 hex digits); nested blocks keep it.  perfguard
+identifies a request by the trace id of traceparent, else by request_id, on
+whatever backend runs its statements: SQLAlchemy's pool may hand a request's
+statements to different connections, and behind a transaction pooler
+(pgbouncer) every transaction may run on another server connection.  So the
+id lives with the request in a contextvar (threads and asyncio tasks keep
+theirs apart), never on a connection.  Pass request_id='...' or
+traceparent='...' to tagged() to use your own; request_id=None sends none
+(then the tags and request_gap delimit requests, per backend).
 
 no_n_plus_one(), no_duplicates() and max_queries() bracket a block with an
 explicit scope (perfguard.begin_request / end_request) and set the matching
@@ -27,20 +37,28 @@ guard (perfguard.on_n_plus_one / on_duplicate / on_too_many_queries =
 with SQLSTATE PF001 / PF002 / PF003, and the block raises PerfguardError
 (an AssertionError) with perfguard's message, the statement and the fix.
 They take a Session or a Connection; on a failure the transaction is rolled
-back (it is aborted anyway), and the settings are restored afterwards.
+back (it is aborted anyway), and the settings are restored afterwards.  An
+explicit scope lives on one server session: through a transaction pooler it
+holds only inside one transaction (use them in tests on a direct
+connection).
 """
 import contextlib
 import contextvars
+import secrets
+import sys
 from urllib.parse import quote
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ['instrument', 'tagged', 'format_comment', 'no_n_plus_one',
+__all__ = ['instrument', 'tagged', 'format_comment', 'request_id_tags', 'no_n_plus_one',
            'no_duplicates', 'max_queries', 'PerfguardError']
 
 PERFGUARD_SQLSTATES = {'PF001', 'PF002', 'PF003'}
 MAX_LABEL_BYTES = 63
+
+# the tags that name a request, in perfguard's order of precedence
+ID_KEYS = ('traceparent', 'request_id')
 
 _tags = contextvars.ContextVar('perfguard_tags', default=None)
 
@@ -64,12 +82,65 @@ def format_comment(tags):
     return '/*%s*/' % ','.join(pairs) if pairs else ''
 
 
+def otel_traceparent():
+    """
+    The W3C traceparent of the current OpenTelemetry span, or None.
+
+    Optional: opentelemetry is never imported here.  An active span means
+    the application has imported opentelemetry.trace already, so without it
+    in sys.modules there is no span (and no import cost per request).
+    """
+    trace = sys.modules.get('opentelemetry.trace')
+    if trace is None:
+        return None
+    try:
+        context = trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            return None
+        return '00-%032x-%016x-%02x' % (context.trace_id, context.span_id,
+                                        int(context.trace_flags))
+    except Exception:  # an OpenTelemetry API we do not know: no traceparent
+        return None
+
+
+def request_id_tags():
+    """
+    The tag that names one request: {'traceparent': ...} of the current
+    OpenTelemetry span when there is one, else {'request_id': <random hex>}.
+    """
+    traceparent = otel_traceparent()
+    if traceparent:
+        return {'traceparent': traceparent}
+    return {'request_id': secrets.token_hex(16)}
+
+
 @contextlib.contextmanager
 def tagged(**tags):
-    """Tag the statements run inside the block (nested blocks add to and override the outer tags)."""
+    """
+    Tag the statements run inside the block (nested blocks add to and
+    override the outer tags).  The outermost block is a request: it adds the
+    request's id (see request_id_tags()) unless the tags name one
+    (traceparent or request_id, None for none).
+    """
     merged = dict(_tags.get() or {})
     merged.update(tags)
+    if not any(key in merged for key in ID_KEYS):
+        merged.update(request_id_tags())
     token = _tags.set(merged)
+    try:
+        yield
+    finally:
+        _tags.reset(token)
+
+
+@contextlib.contextmanager
+def _without_request_id():
+    """The block's statements carry the tags but not the request's id."""
+    current = _tags.get()
+    if not current or not any(current.get(key) for key in ID_KEYS):
+        yield
+        return
+    token = _tags.set({k: (None if k in ID_KEYS else v) for k, v in current.items()})
     try:
         yield
     finally:
@@ -135,12 +206,18 @@ def _rollback(conn):
 @contextlib.contextmanager
 def _guard(conn, gucs, label):
     saved = {}
-    for name in sorted(gucs):
-        saved[name] = conn.execute(text('SELECT current_setting(:n)'), {'n': name}).scalar()
-    conn.execute(text('SELECT perfguard.begin_request(:l)'), {'l': _label(label)})
-    # SET is a utility statement: perfguard does not count it as a query
-    for name, value in sorted(gucs.items()):
-        _set(conn, name, value)
+    # The guard's own statements carry no request id (begin_request() with
+    # an id would first open the shared request of that id, a one-query
+    # request of its own; inside the explicit scope, statements with an id
+    # stay in it), and the settings are read with SHOW, a utility statement,
+    # so that begin_request() is the only query of the scope it ends.
+    with _without_request_id():
+        for name in sorted(gucs):
+            saved[name] = _show(conn, name)
+        conn.execute(text('SELECT perfguard.begin_request(:l)'), {'l': _label(label)})
+        # SET is a utility statement: perfguard does not count it as a query
+        for name, value in sorted(gucs.items()):
+            _set(conn, name, value)
     failure = None
     try:
         yield
@@ -150,11 +227,17 @@ def _guard(conn, gucs, label):
         failure = exc
         _rollback(conn)
     finally:
-        for name, value in sorted(saved.items()):
-            _set(conn, name, _quote_setting(value))
-        conn.execute(text('SELECT * FROM perfguard.end_request()')).fetchall()
+        with _without_request_id():
+            for name, value in sorted(saved.items()):
+                _set(conn, name, _quote_setting(value))
+            conn.execute(text('SELECT * FROM perfguard.end_request()')).fetchall()
     if failure is not None:
         raise PerfguardError(_describe(failure), _sqlstate(failure)) from failure
+
+
+def _show(conn, name):
+    connection = conn.connection() if _is_session(conn) else conn
+    return connection.exec_driver_sql('SHOW %s' % name).scalar()
 
 
 def _set(conn, name, value):

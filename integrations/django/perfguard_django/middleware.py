@@ -10,15 +10,25 @@ through the configured connections (settings.PERFGUARD_DATABASES, default
     controller  the view name (ResolverMatch.view_name, else the view's
                 dotted path)
     framework   'django'
+    request_id  a fresh random id (32 hex digits) per request, or instead
+    traceparent the current OpenTelemetry span's, when opentelemetry is in
+                use and a span is active when the request starts
 
-perfguard starts a new scope when the tags change and labels it with the
-route, so its views report findings per route.
+perfguard labels the request with the route and identifies it by the trace
+id of traceparent, else by request_id: whichever backend runs a statement of
+the request (behind a transaction pooler such as pgbouncer they change from
+one statement to the next), it counts toward that one request, and two
+requests are never merged, even back to back on one persistent connection
+(CONN_MAX_AGE).  settings.PERFGUARD_REQUEST_ID = False leaves the id out
+(then the route tags and request_gap delimit requests, per backend).
 
 With settings.PERFGUARD_EXPLICIT_SCOPES = True it also brackets the request
-with SELECT perfguard.begin_request(route) and perfguard.end_request(), so
-two requests to the same route on one connection are never merged, whatever
-their timing; the summary of end_request() is put in the X-Perfguard-Queries,
-X-Perfguard-N-Plus-One and X-Perfguard-Duplicates response headers.  When a
+with SELECT perfguard.begin_request(route) and perfguard.end_request() on the
+session, and puts the summary of end_request() in the X-Perfguard-Queries,
+X-Perfguard-N-Plus-One and X-Perfguard-Duplicates response headers.  An
+explicit scope lives on one server session: through a transaction pooler it
+holds only inside one transaction, so use it on direct connections (or
+ATOMIC_REQUESTS); the request id works everywhere.  When a
 PerfguardTestMixin assertion already holds an explicit scope on the
 connection, the middleware leaves it alone.
 
@@ -30,7 +40,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django.urls import Resolver404, resolve
 
-from .sqlcommenter import CommentWrapper
+from .sqlcommenter import CommentWrapper, request_id_tags
 
 FRAMEWORK = 'django'
 
@@ -88,16 +98,24 @@ class PerfguardMiddleware:
         if not getattr(settings, 'PERFGUARD_ENABLED', True):
             return self.get_response(request)
         tags = request_tags(request)
+        id_tags = request_id_tags() if getattr(settings, 'PERFGUARD_REQUEST_ID', True) else {}
         explicit = getattr(settings, 'PERFGUARD_EXPLICIT_SCOPES', False)
         with ExitStack() as stack:
             bracketed = []
             for connection in _postgres_connections():
-                stack.enter_context(connection.execute_wrapper(CommentWrapper(tags)))
                 if explicit and not getattr(connection, SCOPE_OWNER_ATTR, None):
-                    with connection.cursor() as cursor:
-                        cursor.execute('SELECT perfguard.begin_request(%s)',
-                                       [perfguard_label(tags['route'])])
+                    # begin_request() carries the route tags but not the id:
+                    # a statement with an id would open the shared request
+                    # of that id (one query of its own) before
+                    # begin_request() runs; with route tags only, perfguard
+                    # drops the one-statement scope it opened.
+                    with connection.execute_wrapper(CommentWrapper(tags)):
+                        with connection.cursor() as cursor:
+                            cursor.execute('SELECT perfguard.begin_request(%s)',
+                                           [perfguard_label(tags['route'])])
                     bracketed.append(connection)
+                stack.enter_context(connection.execute_wrapper(
+                    CommentWrapper(dict(tags, **id_tags))))
             try:
                 response = self.get_response(request)
             except BaseException:

@@ -10,7 +10,15 @@ safe characters, so '/' becomes %2F and a quote becomes %27), and each value
 is wrapped in single quotes, as the sqlcommenter specification says.
 Meta-characters left after encoding (none with quote(safe='')) would be
 backslash-escaped.
+
+Every request also carries its id, so that perfguard keeps it one request
+across backends (behind a transaction pooler) and never merges two requests
+on one persistent connection: request_id_tags() gives the traceparent of the
+current OpenTelemetry span when there is one, else a fresh random
+request_id.
 """
+import secrets
+import sys
 from urllib.parse import quote
 
 
@@ -56,3 +64,41 @@ class CommentWrapper:
     def __call__(self, execute, sql, params, many, context):
         return execute(append_comment(sql, self.comment, params is not None),
                        params, many, context)
+
+
+def new_request_id():
+    """A fresh random request id: 32 hex digits (128 bits)."""
+    return secrets.token_hex(16)
+
+
+def otel_traceparent():
+    """
+    The W3C traceparent of the current OpenTelemetry span, or None.
+
+    Optional: opentelemetry is never imported here.  An active span means
+    the application has imported opentelemetry.trace already, so without it
+    in sys.modules there is no span (and no import cost per request).
+    """
+    trace = sys.modules.get('opentelemetry.trace')
+    if trace is None:
+        return None
+    try:
+        context = trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            return None
+        return '00-%032x-%016x-%02x' % (context.trace_id, context.span_id,
+                                        int(context.trace_flags))
+    except Exception:  # an OpenTelemetry API we do not know: no traceparent
+        return None
+
+
+def request_id_tags():
+    """
+    The tag that names one request: {'traceparent': ...} of the current
+    OpenTelemetry span when there is one, else {'request_id': <random hex>}.
+    perfguard reads the trace id of traceparent first, then request_id.
+    """
+    traceparent = otel_traceparent()
+    if traceparent:
+        return {'traceparent': traceparent}
+    return {'request_id': new_request_id()}

@@ -26,12 +26,18 @@ savepoint, so a failed assertion leaves the test's transaction usable.
 Unlike assertNumQueries, the thresholds are perfguard's settings
 (perfguard.n_plus_one_threshold, duplicate_threshold), so a test does not
 break when a page gains one legitimate query.
+
+When the test database lacks the extension, or the server does not preload
+the library, the assertion raises PerfguardNotReady (an
+ImproperlyConfigured) that says what to do.  perfguard_django's migration
+creates the extension in the test database when the role is a superuser.
 """
 from contextlib import ExitStack, contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from .middleware import SCOPE_OWNER_ATTR, connection_usable, perfguard_label
+from .readiness import PerfguardNotReady, check_ready  # noqa: F401 (PerfguardNotReady: for users)
 
 PERFGUARD_SQLSTATES = {'PF001', 'PF002', 'PF003'}
 
@@ -88,6 +94,10 @@ class PerfguardTestMixin:
         failure = None
         saved = {}
         opened = False
+        # PerfguardNotReady, saying what to do, when the database lacks the
+        # extension or the server does not preload it (instead of
+        # 'schema "perfguard" does not exist')
+        check_ready(connection)
         setattr(connection, SCOPE_OWNER_ATTR, label)
         try:
             with ExitStack() as stack:

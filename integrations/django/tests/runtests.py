@@ -1,9 +1,12 @@
 """
 Run the perfguard_django tests with Django's test runner.
 
+    runtests.py [LABEL...]      default: library (the tests in library/test*.py)
+
 Prints one line "django tests: N passed, M failed" and exits non-zero on a
 failure.  The database comes from PGHOST/PGPORT/PGUSER; the test database is
-created from template1, which must have the perfguard extension.
+created from template1, and perfguard_django's migration creates the
+perfguard extension in it (the role must be a superuser).
 """
 import os
 import sys
@@ -28,7 +31,7 @@ class CountingRunner(DiscoverRunner):
 def main():
     django.setup()
     runner = CountingRunner(verbosity=2, interactive=False)
-    failures = runner.run_tests(['library'])
+    failures = runner.run_tests(sys.argv[1:] or ['library'])
     passed, failed = getattr(runner, 'counts', (0, 1))
     print('django tests: %d passed, %d failed' % (passed, failed))
     return 1 if failures or failed else 0

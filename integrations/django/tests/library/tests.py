@@ -4,11 +4,20 @@ Tests of perfguard_django against a live PostgreSQL with perfguard preloaded.
 Each guard is checked both ways: the bad view must make the assertion fail
 with perfguard's error (SQLSTATE, statement, fix), the good view must pass.
 """
+import re
+import sys
+import time
+import types
+from contextlib import contextmanager
+from unittest import mock
+
 from django.db import connection
 from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 
-from perfguard_django.sqlcommenter import append_comment, format_comment
-from perfguard_django.testing import PerfguardTestMixin
+from perfguard_django.sqlcommenter import (append_comment, format_comment, otel_traceparent,
+                                           request_id_tags)
+from perfguard_django.testing import PerfguardNotReady, PerfguardTestMixin
 
 from .models import Author, Book, Tag
 
@@ -17,6 +26,30 @@ def perfguard_rows(sql, params=None):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@contextmanager
+def recorded_statements():
+    """The statements sent in the block, as the server got them (with the middleware's comment)."""
+    with CaptureQueriesContext(connection) as captured:
+        statements = []
+        yield statements
+    statements.extend(q['sql'] for q in captured.captured_queries)
+
+
+def tag(sql, key):
+    m = re.search(r"%s='([^']*)'" % key, sql)
+    return m.group(1) if m else None
+
+
+def fake_opentelemetry(trace_id, span_id, valid=True):
+    """A stand-in for opentelemetry.trace with one current span (OpenTelemetry is not installed here)."""
+    context = types.SimpleNamespace(trace_id=trace_id, span_id=span_id, trace_flags=1,
+                                    is_valid=valid)
+    span = types.SimpleNamespace(get_span_context=lambda: context)
+    module = types.ModuleType('opentelemetry.trace')
+    module.get_current_span = lambda: span
+    return mock.patch.dict(sys.modules, {'opentelemetry.trace': module})
 
 
 class SqlcommenterTests(TestCase):
@@ -31,6 +64,22 @@ class SqlcommenterTests(TestCase):
                          "SELECT %s /*route='a%%2F'*/;")
         self.assertEqual(append_comment('SELECT 1', "/*route='a%2F'*/", False),
                          "SELECT 1 /*route='a%2F'*/")
+
+
+    def test_request_id_is_random_hex_without_opentelemetry(self):
+        with mock.patch.dict(sys.modules, {'opentelemetry.trace': None}):
+            self.assertIsNone(otel_traceparent())
+            first, second = request_id_tags(), request_id_tags()
+        self.assertEqual(set(first), {'request_id'})
+        self.assertRegex(first['request_id'], r'^[0-9a-f]{32}$')
+        self.assertNotEqual(first, second)
+
+    def test_opentelemetry_span_gives_the_traceparent(self):
+        with fake_opentelemetry(0xabc, 0x12):
+            self.assertEqual(request_id_tags(), {
+                'traceparent': '00-00000000000000000000000000000abc-0000000000000012-01'})
+        with fake_opentelemetry(0, 0, valid=False):
+            self.assertEqual(set(request_id_tags()), {'request_id'})
 
 
 class LibraryTests(PerfguardTestMixin, TestCase):
@@ -119,6 +168,51 @@ class LibraryTests(PerfguardTestMixin, TestCase):
         routes = [r[0] for r in perfguard_rows('SELECT route FROM perfguard.requests ORDER BY route')]
         self.assertIn('books/bad/', routes)
 
+    def test_middleware_sends_one_request_id_per_request(self):
+        ids = []
+        for path in ('/books/bad/', '/books/good/', '/books/good/'):
+            with recorded_statements() as statements:
+                self.client.get(path)
+            self.assertTrue(statements)
+            got = {tag(sql, 'request_id') for sql in statements}
+            self.assertEqual(len(got), 1, statements)
+            self.assertRegex(got.pop() or '', r'^[0-9a-f]{32}$')
+            self.assertIsNone(tag(statements[0], 'traceparent'))
+            ids.append(tag(statements[0], 'request_id'))
+        self.assertEqual(len(set(ids)), 3, ids)
+
+    def test_middleware_sends_the_opentelemetry_traceparent(self):
+        with fake_opentelemetry(0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7):
+            with recorded_statements() as statements:
+                self.client.get('/books/bad/')
+        self.assertEqual(len(statements), 31)
+        for sql in statements:
+            self.assertEqual(tag(sql, 'traceparent'),
+                             '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')
+            self.assertIsNone(tag(sql, 'request_id'))
+
+    @override_settings(PERFGUARD_REQUEST_ID=False)
+    def test_middleware_request_id_can_be_turned_off(self):
+        with recorded_statements() as statements:
+            self.client.get('/books/good/')
+        self.assertEqual([tag(sql, 'request_id') for sql in statements], [None])
+        self.assertEqual(tag(statements[0], 'route'), 'books%2Fgood%2F')
+
+    def test_back_to_back_requests_on_one_connection_stay_apart(self):
+        # issue 15: ten requests of a page with no finding, back to back on
+        # one connection, are ten requests and report nothing (not one
+        # request of 20 queries with duplicates and a repeating sequence)
+        with connection.cursor() as cursor:     # undone by the test's rollback
+            cursor.execute("SET perfguard.request_gap = '100ms'")
+        for _ in range(10):
+            self.client.get('/authors/good/')
+        time.sleep(0.3)     # the requests end after request_gap
+        self.assertEqual(perfguard_rows(
+            "SELECT requests, queries, max_queries FROM perfguard.requests"
+            " WHERE route = 'authors/good/'"), [(10, 20, 2)])
+        self.assertEqual(perfguard_rows(
+            "SELECT category, query FROM perfguard.findings WHERE route = 'authors/good/'"), [])
+
     @override_settings(PERFGUARD_EXPLICIT_SCOPES=True)
     def test_middleware_explicit_scopes(self):
         response = self.client.get('/books/bad/')
@@ -132,6 +226,17 @@ class LibraryTests(PerfguardTestMixin, TestCase):
             [(1, 31)])
 
     @override_settings(PERFGUARD_EXPLICIT_SCOPES=True)
+    def test_middleware_explicit_scope_starts_without_the_request_id(self):
+        # a begin_request() with an id would first open the shared request of
+        # that id, a one-query request of its own
+        with recorded_statements() as statements:
+            self.client.get('/books/good/')
+        self.assertIn('perfguard.begin_request', statements[0])
+        self.assertIsNone(tag(statements[0], 'request_id'))
+        self.assertEqual(tag(statements[0], 'route'), 'books%2Fgood%2F')
+        self.assertIsNotNone(tag(statements[1], 'request_id'))
+
+    @override_settings(PERFGUARD_EXPLICIT_SCOPES=True)
     def test_mixin_scope_wins_over_explicit_middleware(self):
         # the middleware must not replace the assertion's scope with its own
         with self.assertRaises(AssertionError) as cm:
@@ -139,3 +244,34 @@ class LibraryTests(PerfguardTestMixin, TestCase):
                 self.client.get('/books/bad/')
         self.assertIn('PF001', str(cm.exception))
         self.assertIn('in request "LibraryTests.test_mixin_scope_wins_over_explicit_', str(cm.exception))
+
+
+class SetupTests(PerfguardTestMixin, TestCase):
+    """The way in: the migration creates the extension; a missing one says what to do."""
+
+    def test_migration_created_the_extension(self):
+        # run_e2e.sh leaves template1 without perfguard: the test database
+        # has it because perfguard_django's migration created it
+        self.assertEqual(perfguard_rows(
+            "SELECT extversion FROM pg_extension WHERE extname = 'perfguard'"), [('1.0',)])
+        self.assertEqual(perfguard_rows(
+            "SELECT name FROM django_migrations WHERE app = 'perfguard_django'"),
+            [('0001_create_extension',)])
+
+    def test_missing_extension_says_what_to_do(self):
+        # rolled back with the test's transaction
+        with connection.cursor() as cursor:
+            cursor.execute('DROP EXTENSION perfguard')
+        with self.assertRaises(PerfguardNotReady) as cm:
+            with self.assertNoNPlusOne():
+                self.client.get('/books/bad/')
+        message = str(cm.exception)
+        self.assertIn('the extension is not installed in database "%s"'
+                      % connection.settings_dict['NAME'], message)
+        self.assertIn("Add 'perfguard_django' to INSTALLED_APPS", message)
+        self.assertIn('CREATE EXTENSION perfguard', message)
+        self.assertIn('template1', message)
+        self.assertIn("shared_preload_libraries = 'perfguard'", message)
+        self.assertNotIn('does not exist', message)
+        # the test's transaction is still usable
+        self.assertEqual(Book.objects.count(), 0)

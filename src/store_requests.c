@@ -1,0 +1,314 @@
+/*-------------------------------------------------------------------------
+ *
+ * store_requests.c
+ *		The shared table of open requests that carry an id (the trace id of
+ *		a traceparent tag, else a request_id tag), and the layout of a
+ *		request's state.
+ *
+ * Through a transaction pooler one request's statements land on several
+ * backends, and one backend interleaves several requests.  A request with
+ * an id is therefore kept here, keyed by (database, hash of the id), and
+ * every backend that runs one of its statements updates the same state
+ * (scope.c runs the detectors on it while it holds the entry's lock).  A
+ * request ends when no backend ran a statement of it for its request_gap:
+ * the views expire such requests before they read (pfg_requests_expire),
+ * and so does the creation of a new request in the same partition; or, when
+ * a partition is full, the longest idle request of it ends to make room
+ * (counted in perfguard.info.dropped_events).  Ending a request hands its
+ * state to the caller's callback (which flushes its findings and accounts
+ * it to its route) before the entry is freed.
+ *
+ * Lock protocol: the table is partitioned like every store table
+ * (table.c), with the tranche "perfguard_requests".  Every access to a
+ * request's state, read or write, holds its partition lock exclusively:
+ * the state is small and its updates are a few probes.  Nothing here can
+ * ERROR while the lock is held; the callbacks must not either.
+ *
+ * Memory: perfguard.max_open_requests entries (default 1024) of about
+ * 25 kB each (PFG_SHARED_FPS fingerprints and PFG_SHARED_PARAMS parameter
+ * sets per request), about 26 MB at the default.
+ *
+ * Copyright (c) 2026, perfguard developers
+ *
+ * IDENTIFICATION
+ *	  src/store_requests.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "store_requests.h"
+#include "table.h"
+
+/* A running statement older than this no longer keeps its request open. */
+#define PFG_REQ_STALE_MS	(10 * 60 * 1000)
+
+static pfgTable req_table;
+static bool req_ready = false;
+
+static Size
+req_entry_size(void)
+{
+	return MAXALIGN(sizeof(pfgReqKey)) +
+		pfg_req_state_size(PFG_SHARED_FPS, PFG_SHARED_PARAMS);
+}
+
+static inline pfgReqState *
+entry_state(void *entry)
+{
+	return (pfgReqState *) ((char *) entry + MAXALIGN(sizeof(pfgReqKey)));
+}
+
+static int
+next_pow2(int n)
+{
+	int			p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+/*
+ * pfg_req_state_size
+ *		Bytes of a request state with these capacities, arrays included.
+ */
+Size
+pfg_req_state_size(int fps_cap, int params_cap)
+{
+	return MAXALIGN(sizeof(pfgReqState)) +
+		MAXALIGN(sizeof(pfgReqFp) * fps_cap) +
+		MAXALIGN(sizeof(pfgReqIdx) * next_pow2(2 * fps_cap)) +
+		MAXALIGN(sizeof(pfgReqParam) * next_pow2(params_cap));
+}
+
+/*
+ * pfg_req_state_init
+ *		Lay out an empty state of these capacities (the caller allocated
+ *		pfg_req_state_size bytes).
+ */
+void
+pfg_req_state_init(pfgReqState *st, int fps_cap, int params_cap)
+{
+	memset(st, 0, pfg_req_state_size(fps_cap, params_cap));
+	st->fps_cap = fps_cap;
+	st->idx_cap = next_pow2(2 * fps_cap);
+	st->params_cap = next_pow2(params_cap);
+	st->gen = 1;
+}
+
+Size
+pfg_requests_shmem_size(void)
+{
+	return pfg_table_shmem_size(pfg_max_open_requests, req_entry_size());
+}
+
+/*
+ * pfg_requests_shmem_attach
+ *		Set up the table at "base" (pfg_requests_shmem_size bytes).  Called
+ *		by store.c with AddinShmemInitLock held.
+ */
+void
+pfg_requests_shmem_attach(char *base, bool init, LWLockPadded *locks,
+						  pg_atomic_uint64 *dropped)
+{
+	pfg_table_attach(&req_table, base, init, pfg_max_open_requests,
+					 sizeof(pfgReqKey), req_entry_size(), locks, dropped);
+	req_ready = true;
+}
+
+/*
+ * req_idle
+ *		Has this request seen no statement for its request_gap (or, with a
+ *		statement still marked running, for PFG_REQ_STALE_MS)?
+ */
+static bool
+req_idle(pfgReqState *st, TimestampTz now)
+{
+	int64		limit = (int64) (st->running > 0 ? Max(st->gap_ms, PFG_REQ_STALE_MS) :
+								 st->gap_ms) * 1000;
+
+	return now - st->last_end > limit;
+}
+
+typedef struct expireCtx
+{
+	TimestampTz now;
+	pfg_req_end_cb end_cb;
+	void	   *oldest;			/* longest idle entry, for eviction */
+} expireCtx;
+
+static bool
+expire_visit(void *entry, void *arg)
+{
+	expireCtx  *ctx = (expireCtx *) arg;
+	pfgReqState *st = entry_state(entry);
+
+	if (req_idle(st, ctx->now))
+	{
+		ctx->end_cb(st);
+		return true;
+	}
+	if (ctx->oldest == NULL ||
+		st->last_end < entry_state(ctx->oldest)->last_end)
+		ctx->oldest = entry;
+	return false;
+}
+
+static bool
+evict_visit(void *entry, void *arg)
+{
+	expireCtx  *ctx = (expireCtx *) arg;
+
+	if (entry != ctx->oldest)
+		return false;
+	ctx->end_cb(entry_state(entry));
+	pg_atomic_fetch_add_u64(req_table.dropped, 1);
+	return true;
+}
+
+/*
+ * pfg_requests_acquire
+ *		The state of the open request "key", with its partition lock held
+ *		exclusively (*lock_out, for the caller to release).  When it is not
+ *		open and "create" is set, it is created empty: the partition's idle
+ *		requests end first, and when the partition is still full its longest
+ *		idle request ends (end_cb) to make room.  NULL (no lock held) when
+ *		it is not open and not created.
+ */
+pfgReqState *
+pfg_requests_acquire(const pfgReqKey *key, bool create,
+					 pfg_req_end_cb end_cb, LWLock **lock_out)
+{
+	uint32		hash;
+	LWLock	   *lock;
+	void	   *entry;
+
+	if (!req_ready)
+		return NULL;
+	hash = pfg_table_hash(key, sizeof(*key));
+	lock = pfg_table_lock(&req_table, hash);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	entry = pfg_table_lookup(&req_table, key, hash);
+	if (entry == NULL && create)
+	{
+		expireCtx	ctx;
+
+		ctx.now = GetCurrentTimestamp();
+		ctx.end_cb = end_cb;
+		ctx.oldest = NULL;
+		if (!pfg_table_has_room(&req_table, hash))
+		{
+			pfg_table_scan(&req_table, pfg_table_part(hash), expire_visit, &ctx);
+			if (!pfg_table_has_room(&req_table, hash) && ctx.oldest)
+				pfg_table_scan(&req_table, pfg_table_part(hash), evict_visit, &ctx);
+		}
+		entry = pfg_table_insert(&req_table, key, hash);
+		if (entry)
+		{
+			pfgReqState *st = entry_state(entry);
+
+			pfg_req_state_init(st, PFG_SHARED_FPS, PFG_SHARED_PARAMS);
+			st->shared = true;
+			st->last_end = ctx.now;
+		}
+	}
+	if (entry == NULL)
+	{
+		LWLockRelease(lock);
+		return NULL;
+	}
+	*lock_out = lock;
+	return entry_state(entry);
+}
+
+/*
+ * pfg_requests_expire
+ *		End every open request that has been idle for its request_gap,
+ *		partition by partition.  Called by the views before they read, so
+ *		that a request that ended shows without further traffic.
+ */
+void
+pfg_requests_expire(TimestampTz now, pfg_req_end_cb end_cb)
+{
+	expireCtx	ctx;
+	int			p;
+
+	if (!req_ready)
+		return;
+	ctx.now = now;
+	ctx.end_cb = end_cb;
+	for (p = 0; p < PFG_NPARTS; p++)
+	{
+		if (req_table.sh->parts[p].nused == 0)
+			continue;
+		ctx.oldest = NULL;
+		LWLockAcquire(&req_table.locks[p].lock, LW_EXCLUSIVE);
+		pfg_table_scan(&req_table, p, expire_visit, &ctx);
+		LWLockRelease(&req_table.locks[p].lock);
+	}
+}
+
+typedef struct readCtx
+{
+	pfg_req_read_cb cb;
+	void	   *arg;
+} readCtx;
+
+static bool
+read_visit(void *entry, void *arg)
+{
+	readCtx    *ctx = (readCtx *) arg;
+
+	ctx->cb(entry_state(entry), ctx->arg);
+	return false;
+}
+
+/*
+ * pfg_requests_foreach
+ *		Call cb on every open request, with its partition lock held (it must
+ *		only read and copy).
+ */
+void
+pfg_requests_foreach(pfg_req_read_cb cb, void *arg)
+{
+	readCtx		ctx;
+	int			p;
+
+	if (!req_ready)
+		return;
+	ctx.cb = cb;
+	ctx.arg = arg;
+	for (p = 0; p < PFG_NPARTS; p++)
+	{
+		if (req_table.sh->parts[p].nused == 0)
+			continue;
+		LWLockAcquire(&req_table.locks[p].lock, LW_EXCLUSIVE);
+		pfg_table_scan(&req_table, p, read_visit, &ctx);
+		LWLockRelease(&req_table.locks[p].lock);
+	}
+}
+
+/*
+ * pfg_requests_reset
+ *		Forget every open request (perfguard.reset).
+ */
+void
+pfg_requests_reset(void)
+{
+	if (req_ready)
+		pfg_table_reset(&req_table);
+}
+
+/*
+ * pfg_requests_open
+ *		Requests open right now.
+ */
+int64
+pfg_requests_open(void)
+{
+	return req_ready ? pfg_table_count(&req_table) : 0;
+}
