@@ -13,6 +13,7 @@ OBJS = \
 	src/persist.o \
 	src/fingerprint.o \
 	src/sqlcommenter.o \
+	src/text_mask.o \
 	src/store.o \
 	src/store_plans.o \
 	src/store_advice.o \

@@ -44,6 +44,9 @@
  * outside the locks and inside PG_TRY so that a failure only loses the
  * sample.
  *
+ * Plan text is stored with its constants as $n unless
+ * perfguard.capture_parameters is on (text_mask.c).
+ *
  * Copyright (c) 2026, perfguard developers
  *
  * IDENTIFICATION
@@ -64,6 +67,7 @@
 #include "plan_checks.h"
 #include "plan_sample.h"
 #include "store_plans.h"
+#include "text_mask.h"
 
 #define PFG_ARMED_CACHE			512 /* backend-local probe table, 2 x MAX_SLOW */
 
@@ -278,7 +282,12 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
 		pfg_plan_walk(qd->planstate, w);
 		walk = w;
 		if (need_plan)
+		{
 			text = plan_text(qd, analyzed);
+			/* no parameter value in shared memory (text_mask.c) */
+			if (!pfg_capture_parameters)
+				text = pfg_mask_plan_text(text);
+		}
 	}
 	PG_CATCH();
 	{

@@ -61,6 +61,7 @@
 #include "store_advice.h"
 #include "store_plans.h"
 #include "store_requests.h"
+#include "text_mask.h"
 
 #define PFG_NTABLES			5
 #define PFG_DUMP_FILE		"pg_stat/perfguard.stat"
@@ -599,7 +600,9 @@ pfg_store_record_request(const pfgRequestKey *key, const char *route,
  * pfg_store_record_error
  *		Count a failed statement.  Called from emit_log_hook, in the middle of
  *		error reporting: it never waits for a lock (if the partition is busy
- *		the event is counted as dropped) and never raises an error.
+ *		the event is counted as dropped) and never raises an error.  Unless
+ *		perfguard.capture_parameters is on, the values the message quotes
+ *		are masked first (pfg_mask_error_message: no allocation).
  */
 void
 pfg_store_record_error(const pfgErrorKey *key, const char *message)
@@ -609,10 +612,15 @@ pfg_store_record_error(const pfgErrorKey *key, const char *message)
 	LWLock	   *lock;
 	pfgErrorEntry *e;
 	TimestampTz now = GetCurrentTimestamp();
-	int			len = message ? strlen(message) : 0;
+	char		masked[PFG_ERRMSG_LEN];
+	int			len;
 
 	if (!pfg_shared)
 		return;
+	/* values in the message are parameter values too (text_mask.c) */
+	if (message && !pfg_capture_parameters)
+		message = pfg_mask_error_message(message, masked, sizeof(masked));
+	len = message ? strlen(message) : 0;
 	if (len >= PFG_ERRMSG_LEN)
 		len = pg_mbcliplen(message, len, PFG_ERRMSG_LEN - 1);
 	hash = pfg_table_hash(key, sizeof(*key));
