@@ -81,7 +81,9 @@ SELECT :'q2' FROM generate_series(1, 10) \gexec
 \set ECHO all
 SELECT query, calls FROM perfguard.statements
  WHERE query LIKE '%iac_ab%' ORDER BY query;
--- and the ORDER BY 1 statement gets its index
+-- and the ORDER BY 1 statement gets its index: (b, a), which also serves
+-- the GROUP BY statement (an index-only scan of b > $1 that returns a);
+-- the ORDER BY 1 DESC statement alone would get (b), a leading prefix
 SELECT * FROM iac_advice;
 
 --

@@ -95,10 +95,15 @@ CREATE VIEW qs_compare AS
     FROM qs_workload w
    ORDER BY w.n;
 
--- check the results.  The tables were never analysed (reltuples = -1),
--- and perfguard skips them today (issue 18, item 6).  Expected:
--- pg_qualstats' answer; another answer is as good if qs_compare stays true
--- for every statement (then this expected output changes with it).
+-- check the results.  The tables were never analysed (reltuples = -1):
+-- perfguard sizes them with the planner's own estimate (issue 18, item 6).
+-- It gives pg_qualstats' (val, id1, id2, id3) and pgqs (id), one index
+-- for statements 3 to 7 as pg_qualstats proposes it, but not adv (id1):
+-- for statements 1 and 2 (id1 < 0, id1 < 50000, without statistics a
+-- third of the table) that index lowers the planner's cost by about 11%,
+-- under perfguard's 30% bar, so qs_compare is false for those two only
+-- (decided in issue 18: perfguard does not advise an index that saves
+-- less than 30%; pg_qualstats' advisor does not cost its indexes).
 SELECT * FROM qs_advice;
 SELECT * FROM qs_compare;
 

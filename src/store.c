@@ -8,7 +8,8 @@
  *
  * This file is the only owner of shared memory: pfg_store_shmem_request
  * sums the sizes of every part (its five tables, built on table.c; the plan
- * tables of store_plans.c; the remembered advice of store_advice.c) and
+ * tables of store_plans.c; the remembered advice of store_advice.c; the
+ * execution evidence of the index advisor, store_evidence.c) and
  * requests their LWLock tranches, and pfg_store_shmem_startup creates or
  * attaches to each part and, in the postmaster, loads the saved files and
  * registers the one shutdown callback that writes them.
@@ -27,7 +28,8 @@
  *	  reporting: there the locks are only tried (a busy partition drops the
  *	  event, counted in perfguard.info).
  * While any of these locks is held, nothing here can ERROR and nothing
- * touches the catalogs.  store_plans.c and store_advice.c state their own.
+ * touches the catalogs.  store_plans.c, store_advice.c and store_evidence.c
+ * state their own.
  *
  * Persistence: the postmaster writes PFG_DUMP_FILE at clean shutdown (when
  * perfguard.save is on) and reads it back (then unlinks it) when shared
@@ -59,9 +61,10 @@
 #include "persist.h"
 #include "store.h"
 #include "store_advice.h"
+#include "store_evidence.h"
+#include "text_mask.h"
 #include "store_plans.h"
 #include "store_requests.h"
-#include "text_mask.h"
 
 #define PFG_NTABLES			5
 #define PFG_DUMP_FILE		"pg_stat/perfguard.stat"
@@ -186,6 +189,8 @@ pfg_store_shmem_request(void)
 	RequestNamedLWLockTranche("perfguard_advice", 1);
 	RequestAddinShmemSpace(pfg_requests_shmem_size());
 	RequestNamedLWLockTranche("perfguard_requests", PFG_NPARTS);
+	RequestAddinShmemSpace(pfg_evidence_shmem_size());
+	RequestNamedLWLockTranche("perfguard_evidence", 1);
 }
 
 /*
@@ -235,6 +240,7 @@ pfg_store_shmem_startup(void)
 	pfg_requests_shmem_attach(reqbase, !reqfound,
 							  GetNamedLWLockTranche("perfguard_requests"),
 							  &pfg_shared->dropped_events);
+	pfg_evidence_shmem_attach(&(GetNamedLWLockTranche("perfguard_evidence"))->lock);
 
 	LWLockRelease(AddinShmemInitLock);
 
@@ -829,7 +835,8 @@ pfg_store_count_dropped_event(void)
 
 /*
  * pfg_store_reset
- *		Clear every table (the plan tables too) and the drop counters.
+ *		Clear every table (the plan tables and the index evidence too) and
+ *		the drop counters.
  *		Suppression rules and remembered advice are kept.
  */
 void
@@ -839,6 +846,7 @@ pfg_store_reset(void)
 
 	pfg_plans_reset();
 	pfg_requests_reset();
+	pfg_evidence_reset();
 
 	/* suppression rules are configuration, not statistics: kept */
 	for (i = 0; i < PFG_NTABLES; i++)
