@@ -26,6 +26,7 @@ OBJS = \
 	src/nplusone_fix.o \
 	src/hypo_index.o \
 	src/index_candidates.o \
+	src/index_evidence.o \
 	src/index_advice.o \
 	src/keyset_cursor.o \
 	src/keyset.o \

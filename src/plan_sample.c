@@ -47,6 +47,10 @@
  * Plan text is stored with its constants as $n unless
  * perfguard.capture_parameters is on (text_mask.c).
  *
+ * A recorded sample also goes to the index advisor (evidence_fn), which
+ * proves index candidates with the execution's values at most once per
+ * fingerprint and window, guarded (index_evidence.c).
+ *
  * Copyright (c) 2026, perfguard developers
  *
  * IDENTIFICATION
@@ -83,12 +87,24 @@ typedef struct pfgArmedSlot
 static uint32 armed_gen_seen = 0;	/* shared generation starts at 1 */
 static int	armed_count = 0;
 static pfgArmedSlot armed_cache[PFG_ARMED_CACHE];
+static pfgPlanEvidenceFn evidence_fn = NULL;	/* index evidence (report) */
 
 /*---- static functions ----*/
 static void plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms,
 						bool slow);
 static void record_unbounded(QueryDesc *qd, const pfgStmtKey *key,
 							 int64 rows, double ms);
+
+/*
+ * pfg_plan_set_evidence_fn
+ *		Register the function called for each recorded sample (perfguard.c
+ *		registers the index advisor's evidence).
+ */
+void
+pfg_plan_set_evidence_fn(pfgPlanEvidenceFn fn)
+{
+	evidence_fn = fn;
+}
 
 /*---- the sample budget ----*/
 
@@ -311,6 +327,10 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
 	if (walk->nfound > 0)
 		pfg_plans_record_findings(key, walk->found, walk->nfound, ms);
 	MemoryContextDelete(tmpcxt);
+
+	/* the index advisor's evidence: guarded there, once per window */
+	if (evidence_fn != NULL && key->toplevel)
+		evidence_fn(qd, key, analyzed);
 }
 
 /*---- unbounded results ----*/
