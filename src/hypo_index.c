@@ -20,9 +20,10 @@
  * what CREATE INDEX on the parent builds.  Up to PFG_HYPO_MAX_SET
  * candidates are planned together (the indexes of a BitmapOr).
  *
- * Planning goes straight to standard_planner: the advisor's planning is
- * not a statement of the session, so other extensions' planner hooks (and
- * their statistics) do not see it.
+ * Planning goes through planner(), so perfguard's planner hook keeps the
+ * nesting level of anything run at plan time; the advisor's Query has no
+ * query id (index_candidates.c analyses it without jumbling), so
+ * pg_stat_statements does not count its planning.
  *
  * Report time, or a sampled execution's evidence (index_evidence.c):
  * nothing here runs for an unsampled statement.
@@ -403,7 +404,7 @@ pfg_hypo_plan(Query *q, const char *text, pfgCandidate **cands, int ncands,
 	hypo_nactive = ncands;
 	PG_TRY();
 	{
-		pstmt = standard_planner(copy, text, CURSOR_OPT_PARALLEL_OK, params);
+		pstmt = planner(copy, text, CURSOR_OPT_PARALLEL_OK, params);
 	}
 	PG_FINALLY();
 	{

@@ -189,8 +189,9 @@ unwrap_statement(Node *stmt)
  * pfg_index_parse
  *		Parse, analyse and rewrite one statement into its Query.  The $n are
  *		typed by inference, or by "params" (the values an execution bound).
- *		Parse analysis runs without post_parse_analyze_hook: this is not a
- *		statement of the session, and must not count as one.  With "strict"
+ *		Parse analysis runs without post_parse_analyze_hook and without a
+ *		query id: this is not a statement of the session, and must not count
+ *		as one (nor its planning, in pg_stat_statements).  With "strict"
  *		(perfguard.advise) bad input raises the documented errors; otherwise
  *		NULL is returned for anything that is not one SELECT/UPDATE/DELETE
  *		(PREPARE, EXPLAIN and DECLARE are looked through).  Other errors
