@@ -423,7 +423,11 @@ CREATE VIEW perfguard._index_catalog AS
          pg_get_expr(i.indpred, i.indrelid) AS pred,
          EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
            AS backs_constraint,
+         -- each key column as CREATE INDEX spells it, with its direction
          ARRAY(SELECT pg_get_indexdef(i.indexrelid, g, true)
+                      || CASE WHEN i.indoption[g - 1] & 1 <> 0 THEN ' DESC' ELSE '' END
+                      || CASE i.indoption[g - 1] & 3 WHEN 2 THEN ' NULLS FIRST'
+                                                     WHEN 1 THEN ' NULLS LAST' ELSE '' END
                  FROM generate_series(1, i.indnkeyatts) g ORDER BY g) AS columns
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid

@@ -86,5 +86,18 @@ SET perfguard.slow_query_ms = 0;
 SELECT 1 / (id - id) FROM iae_jobs WHERE status = 'pending' LIMIT 1;
 RESET perfguard.slow_query_ms;
 
+-- the columns array spells directions, for advice and for existing indexes
+CREATE TABLE iae_dir (id int, a int, b int);
+INSERT INTO iae_dir SELECT g, g % 1000, g FROM generate_series(1, 50000) g;
+ANALYZE iae_dir;
 SELECT perfguard.reset();
-DROP TABLE iae_jobs, iae_lost;
+SELECT id FROM iae_dir ORDER BY a DESC, b LIMIT 5;
+SELECT columns, ddl FROM perfguard.index_advice
+ WHERE kind = 'missing' AND table_name = 'iae_dir';
+CREATE INDEX iae_dir_a ON iae_dir (a DESC);
+CREATE INDEX iae_dir_a_b ON iae_dir (a DESC, b NULLS FIRST);
+SELECT kind, index_name, columns, reason FROM perfguard.index_advice
+ WHERE kind = 'redundant' AND table_name = 'iae_dir';
+
+SELECT perfguard.reset();
+DROP TABLE iae_jobs, iae_lost, iae_dir;
