@@ -19,6 +19,7 @@ OBJS = \
 	src/store_advice.o \
 	src/store_requests.o \
 	src/store_evidence.o \
+	src/scope_findings.o \
 	src/scope.o \
 	src/plan_checks.o \
 	src/plan_sample.o \

@@ -96,6 +96,24 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION perfguard.end_request() IS
   'Close the explicit request scope and return its summary';
 
+-- Guards at 'collect' (perfguard.on_n_plus_one = collect, ...): the
+-- findings a session kept, and the one failure that lists them all (a test
+-- suite calls it at the end of each test; end_request() calls it too).
+CREATE FUNCTION perfguard.collected(
+    OUT kind text, OUT route text, OUT query text, OUT count bigint,
+    OUT distinct_params integer, OUT parent_query text, OUT suggestion text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'perfguard_collected'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION perfguard.collected() IS
+  'Findings kept by guards at collect in this session (reading forgets them)';
+CREATE FUNCTION perfguard.check_collected()
+RETURNS void
+AS 'MODULE_PATHNAME', 'perfguard_check_collected'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION perfguard.check_collected() IS
+  'Fail once (SQLSTATE PF004) listing every finding kept by guards at collect, then forget them';
+
 CREATE FUNCTION perfguard._findings_raw(kind integer,
     OUT dbid oid, OUT userid oid, OUT route text, OUT queryid bigint,
     OUT parent_queryid bigint, OUT command text, OUT occurrences bigint,
@@ -103,7 +121,7 @@ CREATE FUNCTION perfguard._findings_raw(kind integer,
     OUT max_distinct_params bigint, OUT total_duplicates bigint,
     OUT max_duplicates bigint, OUT wasted_ms double precision,
     OUT last_seen timestamptz, OUT example_params text, OUT ignored boolean,
-    OUT seq_id bigint, OUT sequence bigint[])
+    OUT seq_id bigint, OUT sequence bigint[], OUT test boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'perfguard_findings_raw'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
@@ -157,7 +175,10 @@ CREATE VIEW perfguard._scope_findings AS
          f.ignored OR r.kind IS NOT NULL AS suppressed
     FROM (SELECT k.kind AS finding_kind, raw.*
             FROM perfguard._finding_kinds k,
-                 LATERAL perfguard._findings_raw(k.kind_id) raw) f
+                 LATERAL perfguard._findings_raw(k.kind_id) raw
+           -- test traffic (perfguard='test') only when asked for
+           WHERE NOT raw.test
+              OR coalesce(current_setting('perfguard.include_test', true), 'off') = 'on') f
     LEFT JOIN LATERAL (
            SELECT i.kind, i.reason FROM perfguard._ignore_rules() i
             WHERE (i.kind = 'queryid' AND i.queryid = f.queryid)

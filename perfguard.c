@@ -70,6 +70,7 @@ int			pfg_on_duplicate = PFG_GUARD_OFF;
 int			pfg_max_queries_per_request = 0;
 int			pfg_on_too_many_queries = PFG_GUARD_OFF;
 bool		pfg_capture_parameters = false;
+bool		pfg_include_test = false;
 char	   *pfg_cursor_secret = NULL;
 int			pfg_window = 60000;
 
@@ -84,6 +85,7 @@ static const struct config_enum_entry guard_options[] = {
 	{"log", PFG_GUARD_LOG, false},
 	{"warning", PFG_GUARD_WARNING, false},
 	{"error", PFG_GUARD_ERROR, false},
+	{"collect", PFG_GUARD_COLLECT, false},
 	{"false", PFG_GUARD_OFF, true},
 	{"no", PFG_GUARD_OFF, true},
 	{"0", PFG_GUARD_OFF, true},
@@ -145,6 +147,33 @@ static struct
 	uint64		queryid;
 	uint64		hash;
 } pending;
+
+/*
+ * The client statement last analysed, in case it fails before it runs (while
+ * planning: "WHERE id = 1/0"), and the copy the log hook takes of its text
+ * then, so that perfguard.errors can show what failed.  The copy is a plain
+ * memcpy (error reporting must not allocate or wait) of the text that is
+ * still being run (debug_query_string, so never a stale pointer); the entry
+ * is created at the next statement.
+ */
+static struct
+{
+	const char *src;
+	int			loc;
+	int			len;
+	uint64		queryid;
+	CmdType		cmd;
+} analysed;
+
+static struct
+{
+	bool		valid;
+	uint64		queryid;
+	CmdType		cmd;
+	Oid			userid;
+	Oid			dbid;
+	char		text[PFG_QUERY_LEN];
+} failed_early;
 
 #define pfg_active() \
 	(pfg_enabled && pfg_store_ready() && !IsParallelWorker())
@@ -240,11 +269,11 @@ _PG_init(void)
 							NULL, &pfg_unbounded_rows, 1000, 1, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("perfguard.on_n_plus_one",
-							 "What happens to the statement that crosses the N+1 threshold: off, log, warning or error.",
+							 "What happens to the statement that crosses the N+1 threshold: off, log, warning, error, or collect (fail once at perfguard.check_collected() or end_request(), listing every finding).",
 							 NULL, &pfg_on_n_plus_one, PFG_GUARD_OFF, guard_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("perfguard.on_duplicate",
-							 "What happens to the statement that crosses the duplicate threshold: off, log, warning or error.",
+							 "What happens to the statement that crosses the duplicate threshold: off, log, warning, error or collect.",
 							 NULL, &pfg_on_duplicate, PFG_GUARD_OFF, guard_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("perfguard.max_queries_per_request",
@@ -252,13 +281,18 @@ _PG_init(void)
 							NULL, &pfg_max_queries_per_request, 0, 0, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("perfguard.on_too_many_queries",
-							 "What happens to the statement that exceeds perfguard.max_queries_per_request: off, log, warning or error.",
+							 "What happens to the statement that exceeds perfguard.max_queries_per_request: off, log, warning, error or collect.",
 							 NULL, &pfg_on_too_many_queries, PFG_GUARD_OFF, guard_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("perfguard.capture_parameters",
 							 "Store one example parameter set per finding.",
 							 "Off means parameter values never reach shared memory.",
 							 &pfg_capture_parameters, false, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("perfguard.include_test",
+							 "Show the findings of test traffic (statements tagged perfguard='test') in the reports.",
+							 "Test traffic is recorded apart (its requests under \"[test] <route>\") and left out of the findings unless this is on.",
+							 &pfg_include_test, false, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("perfguard.cursor_secret",
 							   "Secret key that signs keyset-pagination cursors (HMAC-SHA256).",
@@ -360,6 +394,39 @@ pfg_get_relation_info(PlannerInfo *root, Oid relationObjectId,
 }
 
 /*
+ * note_failed_early
+ *		Give a statement that failed before it ran (its text copied by the
+ *		log hook) an entry with its normalised text.  Never raises: a text
+ *		that does not normalise is dropped.
+ */
+static void
+note_failed_early(void)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	pfgStmtKey	key;
+
+	failed_early.valid = false;
+	if (!pfg_store_ready())
+		return;
+	memset(&key, 0, sizeof(key));
+	key.userid = failed_early.userid;
+	key.dbid = failed_early.dbid;
+	key.queryid = failed_early.queryid;
+	key.toplevel = true;
+	PG_TRY();
+	{
+		pfg_store_ensure_text(&key, failed_early.cmd, failed_early.text, 0,
+							  strlen(failed_early.text));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/*
  * pfg_post_parse_analyze
  *		Fold constant lists into the fingerprint and remember the hash of the
  *		statement's constants for its execution.
@@ -369,6 +436,9 @@ pfg_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 {
 	if (prev_post_parse_analyze_hook)
 		prev_post_parse_analyze_hook(pstate, query, jstate);
+
+	if (unlikely(failed_early.valid))
+		note_failed_early();
 
 	if (!pfg_active() || query->utilityStmt != NULL || query->queryId == 0)
 		return;
@@ -383,6 +453,15 @@ pfg_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 			query->queryId = folded;
 			pending.batched = true;
 		}
+	}
+
+	if (nesting_level == 0)
+	{
+		analysed.src = pstate->p_sourcetext;
+		analysed.loc = query->stmt_location;
+		analysed.len = query->stmt_len;
+		analysed.queryid = query->queryId;
+		analysed.cmd = query->commandType;
 	}
 
 	/* parameter identity matters to the SELECT detectors only */
@@ -520,6 +599,8 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		}
 	}
 
+	if (toplevel)
+		analysed.queryid = 0;	/* it runs: note_failed takes over */
 	pfg_plan_executor_start(queryDesc, track);
 
 	if (prev_ExecutorStart)
@@ -862,6 +943,27 @@ pfg_emit_log(ErrorData *edata)
 		MyBackendType == B_BACKEND && !proc_exit_inprogress)
 	{
 		uint64		queryid = pgstat_get_my_query_id();
+
+		/*
+		 * Failed before it ran (no executor, so no text yet): copy its text
+		 * for the next statement to store.
+		 */
+		if (queryid != 0 && queryid == analysed.queryid && analysed.src &&
+			analysed.src == debug_query_string && !failed_early.valid)
+		{
+			int			loc = Max(analysed.loc, 0);
+			int			len = analysed.len > 0 ? analysed.len :
+				(int) strlen(analysed.src + loc);
+
+			len = Min(len, PFG_QUERY_LEN - 1);
+			memcpy(failed_early.text, analysed.src + loc, len);
+			failed_early.text[len] = '\0';
+			failed_early.queryid = queryid;
+			failed_early.cmd = analysed.cmd;
+			failed_early.userid = GetUserId();
+			failed_early.dbid = MyDatabaseId;
+			failed_early.valid = true;
+		}
 
 		if (queryid != 0)
 		{

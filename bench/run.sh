@@ -239,7 +239,7 @@ psql_on() {
 }
 
 # ---------------------------------------------------------------- callgrind
-CG_CONFIGS="bare queryid pgss pgss_ae_qs"
+CG_CONFIGS="${CG_CONFIGS:-bare queryid pgss pgss_ae_qs}"
 [ "$HAVE_PFG" = 1 ] && CG_CONFIGS="$CG_CONFIGS perfguard"
 CG_WORKLOADS="${CG_WORKLOADS:-simple orm tagged pooled}"
 

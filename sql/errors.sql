@@ -20,4 +20,11 @@ INSERT INTO by_author VALUES (1, 'dup');
 SELECT query, sqlstate, message, count, first_seen <= last_seen AS seen_ok
   FROM perfguard.errors ORDER BY sqlstate;
 
+-- a statement that fails while it is planned (constant folding divides by
+-- zero) never runs: its text is still kept
+SELECT perfguard.reset();
+SELECT name FROM by_author WHERE id = 1 / 0;
+SELECT name FROM by_author WHERE id = 2 / 0;
+SELECT query, sqlstate, count FROM perfguard.errors ORDER BY query;
+
 DROP TABLE by_book, by_author;

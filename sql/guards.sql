@@ -74,4 +74,38 @@ SELECT name FROM gd_author WHERE id = 4;
 SELECT name FROM gd_author WHERE id = 5;
 SELECT queries, n_plus_one FROM perfguard.end_request();
 
-DROP TABLE gd_essay, gd_author;
+
+-- collect: the request finishes, then one failure lists every finding
+-- with its statement, count, parent and fix
+CREATE TABLE gd_tag (id int PRIMARY KEY, name text);
+INSERT INTO gd_tag SELECT g, 't' || g FROM generate_series(1, 10) g;
+SET perfguard.on_n_plus_one = 'collect';
+SET perfguard.on_duplicate = 'collect';
+SELECT perfguard.begin_request('/collected/');
+SELECT id, created_by_id FROM gd_essay ORDER BY id LIMIT 3;
+SELECT name FROM gd_author WHERE id = 1;
+SELECT name FROM gd_author WHERE id = 2;
+SELECT name FROM gd_author WHERE id = 3;
+SELECT name FROM gd_tag WHERE id = 1;
+SELECT name FROM gd_tag WHERE id = 2;
+SELECT name FROM gd_tag WHERE id = 3;
+SELECT name FROM gd_author WHERE id = 1;
+SELECT queries FROM perfguard.end_request();
+-- nothing left after the failure; perfguard.collected() reads them instead
+SELECT count(*) AS left_over FROM perfguard.collected();
+SELECT perfguard.begin_request('/collected/');
+SELECT id, created_by_id FROM gd_essay ORDER BY id LIMIT 3;
+SELECT name FROM gd_author WHERE id = 1;
+SELECT name FROM gd_author WHERE id = 2;
+SELECT kind, route, query, count, distinct_params, parent_query IS NOT NULL AS has_parent,
+       suggestion LIKE '%select_related(''created_by'')%' AS names_relation
+  FROM perfguard.collected();
+SELECT perfguard.check_collected();
+-- a duplicate now: check_collected() fails with PF004
+SELECT name FROM gd_author WHERE id = 1;
+DO $$ BEGIN PERFORM perfguard.check_collected();
+EXCEPTION WHEN SQLSTATE 'PF004' THEN RAISE NOTICE 'check_collected failed with PF004: %', SQLERRM; END $$;
+SELECT queries FROM perfguard.end_request();
+RESET perfguard.on_n_plus_one;
+RESET perfguard.on_duplicate;
+DROP TABLE gd_tag, gd_essay, gd_author;

@@ -83,4 +83,21 @@ SELECT perfguard.ignore_route('');
 SELECT perfguard.ignore_route(repeat('r', 100));
 SELECT perfguard.ignore(1, repeat('x', 200));
 
+-- test traffic (perfguard='test', as the integrations' test helpers tag
+-- it) is recorded apart: its requests under "[test] <route>", its findings
+-- left out of the reports unless perfguard.include_test is on
+SELECT perfguard.reset();
+SELECT perfguard.begin_request('/t/');
+SELECT id, author_id FROM by_book /*perfguard='test'*/;
+SELECT name FROM by_author WHERE id = 1 /*perfguard='test'*/;
+SELECT name FROM by_author WHERE id = 2 /*perfguard='test'*/;
+SELECT name FROM by_author WHERE id = 3 /*perfguard='test'*/;
+SELECT n_plus_one FROM perfguard.end_request();
+SELECT count(*) AS n_plus_one FROM perfguard.n_plus_one;
+SELECT count(*) AS findings FROM perfguard.findings WHERE category = 'n_plus_one';
+SELECT route, requests, n_plus_one_requests FROM perfguard.requests WHERE route LIKE '[test]%';
+SET perfguard.include_test = on;
+SELECT route, total_repeats FROM perfguard.n_plus_one;
+RESET perfguard.include_test;
+
 DROP TABLE by_book, by_author;

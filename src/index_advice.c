@@ -900,7 +900,8 @@ advice_remember(const pfgIndexKey *key, const int64 *ids, int nq,
  *		statements before the advice and since.  On the way, advice on a
  *		table that is gone is forgotten, and advice whose index was dropped
  *		goes back to plain advice.  A caller without pg_read_all_stats sees
- *		only advice on tables it may read.
+ *		only advice on tables it may read.  Long (about 165 lines): most of it
+ *		is the 20 columns of the row, in the view's order.
  */
 static void
 advice_emit_applied(ReturnSetInfo *rsinfo, bool all, const qidStats *qs)
@@ -1091,6 +1092,8 @@ missing_reason(adviceRow *r, int nq, double before, double after)
 /*
  * perfguard_index_advice_missing
  *		The 'missing' rows of perfguard.index_advice (see the file header).
+ *		Long (about 195 lines): prove, merge, then build the 20 columns of
+ *		each row, three phases that share the row list.
  */
 Datum
 perfguard_index_advice_missing(PG_FUNCTION_ARGS)

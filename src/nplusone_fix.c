@@ -368,7 +368,10 @@ typedef struct fixArgs
 
 /*
  * derive_fix
- *		The body of pfg_n_plus_one_fix, run guarded.  May ERROR.
+ *		The body of pfg_n_plus_one_fix, run guarded.  May ERROR.  Long (about
+ *		170 lines) because it tries the cases of the file header in order,
+ *		each a few lines over the same two statement shapes; the first that
+ *		matches writes the fix.
  */
 static void
 derive_fix(void *arg)

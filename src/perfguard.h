@@ -46,7 +46,8 @@ typedef enum pfgGuardAction
 	PFG_GUARD_OFF,
 	PFG_GUARD_LOG,
 	PFG_GUARD_WARNING,
-	PFG_GUARD_ERROR
+	PFG_GUARD_ERROR,
+	PFG_GUARD_COLLECT			/* keep, and fail once at the end (tests) */
 } pfgGuardAction;
 
 /*
@@ -65,6 +66,7 @@ typedef enum pfgFindingKind
 #define ERRCODE_PFG_N_PLUS_ONE			MAKE_SQLSTATE('P','F','0','0','1')
 #define ERRCODE_PFG_DUPLICATE			MAKE_SQLSTATE('P','F','0','0','2')
 #define ERRCODE_PFG_TOO_MANY_QUERIES	MAKE_SQLSTATE('P','F','0','0','3')
+#define ERRCODE_PFG_COLLECTED			MAKE_SQLSTATE('P','F','0','0','4')
 
 /*---- GUC variables (perfguard.c) ----*/
 extern bool pfg_enabled;
@@ -85,6 +87,7 @@ extern int	pfg_on_duplicate;
 extern int	pfg_max_queries_per_request;
 extern int	pfg_on_too_many_queries;
 extern bool pfg_capture_parameters;
+extern bool pfg_include_test;
 extern char *pfg_cursor_secret;
 extern int	pfg_window;
 

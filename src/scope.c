@@ -59,6 +59,7 @@
 
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/ipc.h"
@@ -68,6 +69,7 @@
 
 #include "fingerprint.h"
 #include "scope.h"
+#include "scope_findings.h"
 #include "sqlcommenter.h"
 #include "store.h"
 #include "store_requests.h"
@@ -84,10 +86,15 @@ typedef struct scopeActions
 	int			dup_action;
 	bool		too_many;
 	bool		capture;
+	bool		np_update;		/* collect mode: a collected N+1 grew */
+	bool		dup_update;
+	bool		too_many_update;
+	int32		distinct;
 	/* for the messages */
 	int32		repeats;
 	int32		max_same;
 	int64		queries;
+	uint64		queryid;
 	uint64		parent_queryid;
 	char		label[PFG_ROUTE_LEN];
 } scopeActions;
@@ -111,17 +118,36 @@ static struct
 static uint64 exec_seq = 0;		/* top-level executions seen */
 static bool scope_exit_registered = false;
 
-/* last sqlcommenter comment seen, to make an unchanged one cost a memcmp */
-static char last_comment[PFG_COMMENT_LEN];
-static int	last_comment_len = -1;
-static bool last_comment_tagged = false;
-static char last_comment_key[PFG_COMMENT_LEN];
-static char last_comment_label[PFG_ROUTE_LEN];
-static bool last_comment_ignore = false;
-static int	last_span_off = -1;	/* span id position in last_comment */
+/*
+ * The last sqlcommenter comments seen, parsed: an unchanged comment costs one
+ * memcmp against the last one, and a backend that interleaves a few
+ * requests (behind a transaction pooler) finds theirs among the others
+ * instead of parsing them again.
+ */
+#define PFG_COMMENT_SLOTS	4
+typedef struct commentSlot
+{
+	int			len;			/* -1: empty, or too long to keep */
+	int			span_off;		/* span id position in text, or -1 */
+	bool		tagged;
+	int			flags;			/* PFG_TAG_* */
+	uint64		keyhash;
+	char		key[PFG_COMMENT_LEN];
+	char		label[PFG_ROUTE_LEN];
+	char		text[PFG_COMMENT_LEN];
+} commentSlot;
+
+static commentSlot comments[PFG_COMMENT_SLOTS] = {
+	{.len = -1}, {.len = -1}, {.len = -1}, {.len = -1}
+};
+static commentSlot *last_comment = &comments[0];
+static int	comment_victim = 0;
 
 /* The current statement carries perfguard='ignore'. */
 static bool stmt_ignore = false;
+
+/* The current statement is test traffic (perfguard='test'). */
+static bool stmt_test = false;
 
 /* An example parameter set captured for the next flush of its fingerprint. */
 static char *pending_example = NULL;
@@ -137,8 +163,6 @@ static pfg_fix_fn scope_fix_fn = NULL;
 static void local_begin(bool explicit_scope, bool tagged, uint64 keyhash,
 						const char *label);
 static void local_end(void);
-static void state_flush(pfgReqState *st, const char *example,
-						uint64 example_qid);
 static void state_account(pfgReqState *st);
 static void shared_end_cb(pfgReqState *st);
 static void scope_atexit(int code, Datum arg);
@@ -146,6 +170,7 @@ static void capture_example(uint64 queryid, const char *src, int loc,
 							int len, ParamListInfo params);
 static void scope_guard(int action, int sqlstate, const scopeActions *a,
 						const char *src, int loc, int len);
+
 
 /*
  * pfg_scope_set_fix_fn
@@ -225,6 +250,7 @@ state_begin(pfgReqState *st, bool explicit_scope, bool tagged,
 	st->end_after = false;
 	st->dirty = false;
 	st->too_many_done = false;
+	st->test = false;
 	st->keyhash = keyhash;
 	st->userid = GetUserId();
 	st->dbid = MyDatabaseId;
@@ -351,7 +377,7 @@ local_end(void)
 {
 	if (local_st == NULL || !local_st->open)
 		return;
-	state_flush(local_st, pending_example, pending_example_qid);
+	pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
 	forget_example();
 	state_account(local_st);
 	local_st->open = false;
@@ -453,7 +479,7 @@ shared_end_cb(pfgReqState *st)
 {
 	if (!st->open)
 		return;
-	state_flush(st, NULL, 0);
+	pfg_scope_flush_state(st, NULL, 0);
 	state_account(st);
 	st->open = false;
 }
@@ -501,28 +527,29 @@ comment_is_cached(const char *s, int len)
 {
 	int			end = len;
 	int			start;
+	const commentSlot *c = last_comment;
 
-	if (last_comment_len < 0)
+	if (c->len < 0)
 		return false;
 	while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\n' ||
 					   s[end - 1] == ';' || s[end - 1] == '\t' ||
 					   s[end - 1] == '\r'))
 		end--;
-	start = end - 2 - last_comment_len;
+	start = end - 2 - c->len;
 	if (start < 2 || s[end - 1] != '/' || s[end - 2] != '*' ||
 		s[start - 2] != '/' || s[start - 1] != '*')
 		return false;
-	if (last_span_off < 0)
-		return memcmp(s + start, last_comment, last_comment_len) == 0;
+	if (c->span_off < 0)
+		return memcmp(s + start, c->text, c->len) == 0;
 
 	/*
 	 * OpenTelemetry puts the current span in traceparent, so the comment
 	 * changes on every statement of a request while the request (the trace
 	 * id) does not: compare all but the 16 hex digits of the span id.
 	 */
-	return memcmp(s + start, last_comment, last_span_off) == 0 &&
-		memcmp(s + start + last_span_off + 16, last_comment + last_span_off + 16,
-			   last_comment_len - last_span_off - 16) == 0;
+	return memcmp(s + start, c->text, c->span_off) == 0 &&
+		memcmp(s + start + c->span_off + 16, c->text + c->span_off + 16,
+			   c->len - c->span_off - 16) == 0;
 }
 
 /*
@@ -546,6 +573,44 @@ span_offset(const char *c, int len)
 }
 
 /*
+ * comment_slot
+ *		The parsed slot of the comment cstart[0, clen): one of the slots when
+ *		it equals it (but for the span id), else a slot it is parsed into.
+ */
+static commentSlot *
+comment_slot(const char *cstart, int clen)
+{
+	commentSlot *c;
+	int			i;
+
+	for (i = 0; i < PFG_COMMENT_SLOTS; i++)
+	{
+		c = &comments[i];
+		if (c->len != clen)
+			continue;
+		if (c->span_off < 0 ? memcmp(cstart, c->text, clen) == 0 :
+			(memcmp(cstart, c->text, c->span_off) == 0 &&
+			 memcmp(cstart + c->span_off + 16, c->text + c->span_off + 16,
+					clen - c->span_off - 16) == 0))
+			return c;
+	}
+	c = &comments[comment_victim];
+	comment_victim = (comment_victim + 1) % PFG_COMMENT_SLOTS;
+	c->tagged = pfg_parse_tags(cstart, clen, c->key, sizeof(c->key),
+							   c->label, sizeof(c->label), &c->flags);
+	c->keyhash = c->tagged ? key_hash64(c->key) : 0;
+	if (clen < PFG_COMMENT_LEN)
+	{
+		memcpy(c->text, cstart, clen);
+		c->len = clen;
+		c->span_off = span_offset(c->text, clen);
+	}
+	else
+		c->len = -1;
+	return c;
+}
+
+/*
  * pfg_scope_statement_start
  *		Called at the start of every top-level statement: applies the idle gap
  *		and the sqlcommenter rules, and opens a scope if none is open.
@@ -555,6 +620,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 {
 	const char *cstart;
 	int			clen;
+	commentSlot *cslot = NULL;
 	TimestampTz start = GetCurrentStatementStartTimestamp();
 	TimestampTz gap = (TimestampTz) pfg_request_gap * 1000;
 
@@ -566,44 +632,25 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 		shreq.active = false;	/* it ends by itself, wherever it ran */
 
 	stmt_ignore = false;
+	stmt_test = false;
 	if (src != NULL && comment_is_cached(src + loc, len))
-	{
-		/* the same comment as the last statement's: one memcmp */
-		cstart = last_comment;
-		clen = last_comment_len;
-	}
+		cslot = last_comment;	/* the same comment as the last statement's */
 	else if (src != NULL && pfg_trailing_comment(src, loc, len, &cstart, &clen))
 	{
-		if (clen != last_comment_len || clen >= PFG_COMMENT_LEN ||
-			memcmp(cstart, last_comment, clen) != 0)
-		{
-			last_comment_tagged = pfg_parse_tags(cstart, clen,
-												 last_comment_key,
-												 sizeof(last_comment_key),
-												 last_comment_label,
-												 sizeof(last_comment_label),
-												 &last_comment_ignore);
-			if (clen < PFG_COMMENT_LEN)
-			{
-				memcpy(last_comment, cstart, clen);
-				last_comment_len = clen;
-				last_span_off = span_offset(last_comment, clen);
-			}
-			else
-				last_comment_len = -1;
-		}
+		cslot = comment_slot(cstart, clen);
+		if (cslot->len >= 0)
+			last_comment = cslot;
 	}
-	else
-		cstart = NULL;
 
-	if (cstart != NULL)
+	if (cslot != NULL)
 	{
-		stmt_ignore = last_comment_ignore;
-		if (last_comment_tagged && !(local_st->open && local_st->explicit_scope))
+		stmt_ignore = (cslot->flags & PFG_TAG_IGNORE) != 0;
+		stmt_test = (cslot->flags & PFG_TAG_TEST) != 0;
+		if (cslot->tagged && !(local_st->open && local_st->explicit_scope))
 		{
-			uint64		keyhash = key_hash64(last_comment_key);
+			uint64		keyhash = cslot->keyhash;
 
-			if (pfg_tags_key_is_id(last_comment_key))
+			if (pfg_tags_key_is_id(cslot->key))
 			{
 				/* a request with an id: the shared one, on any backend */
 				if (!shreq.active || shreq.key.idhash != keyhash ||
@@ -613,7 +660,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 					memset(&shreq.key, 0, sizeof(shreq.key));
 					shreq.key.dbid = MyDatabaseId;
 					shreq.key.idhash = keyhash;
-					strlcpy(shreq.label, last_comment_label, sizeof(shreq.label));
+					strlcpy(shreq.label, cslot->label, sizeof(shreq.label));
 					shreq.active = true;
 				}
 			}
@@ -622,7 +669,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 			{
 				shreq.active = false;
 				local_end();
-				local_begin(false, true, keyhash, last_comment_label);
+				local_begin(false, true, keyhash, cslot->label);
 			}
 		}
 	}
@@ -706,7 +753,7 @@ pfg_scope_statement_end(double exec_ms)
 	local_st->last_end = end;
 	if (local_st->dirty)
 	{
-		state_flush(local_st, pending_example, pending_example_qid);
+		pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
 		forget_example();
 	}
 	if (local_st->end_after)
@@ -881,6 +928,16 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			fp->max_same = ps->count;
 	}
 
+	if (stmt_test && !st->test)
+	{
+		/* test traffic: its own route entry, findings left out of reports */
+		char		label[PFG_ROUTE_LEN];
+
+		st->test = true;
+		snprintf(label, sizeof(label), "[test] %s", st->label);
+		strlcpy(st->label, label, sizeof(st->label));
+		st->route_hash = pfg_route_hash(st->label);
+	}
 	if (stmt_ignore)
 	{
 		fp->ignore_state = 2;
@@ -963,11 +1020,26 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		act->too_many = true;
 	}
 
+	if (pfg_on_n_plus_one == PFG_GUARD_COLLECT && fp->np_fired &&
+		fp->ignore_state != 2)
+		act->np_update = true;
+	if (pfg_on_duplicate == PFG_GUARD_COLLECT && fp->dup_fired &&
+		fp->ignore_state != 2)
+		act->dup_update = true;
+	if (pfg_on_too_many_queries == PFG_GUARD_COLLECT && st->too_many_done)
+		act->too_many_update = true;
+
 	act->repeats = fp->repeats;
+	act->distinct = fp->distinct;
 	act->max_same = fp->max_same;
 	act->parent_queryid = fp->parent_queryid;
 	act->queries = st->queries;
-	strlcpy(act->label, st->label, sizeof(act->label));
+	act->queryid = queryid;
+	/* the label only for a message (a copy: the state may be shared) */
+	if (act->np_action != PFG_GUARD_OFF || act->dup_action != PFG_GUARD_OFF ||
+		act->too_many || act->np_update || act->dup_update ||
+		act->too_many_update)
+		strlcpy(act->label, st->label, sizeof(act->label));
 }
 
 /*
@@ -1007,6 +1079,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	ref->shared = false;
 	act.np_action = act.dup_action = PFG_GUARD_OFF;
 	act.too_many = act.capture = false;
+	act.np_update = act.dup_update = act.too_many_update = false;
 	act.label[0] = '\0';
 
 	exec_seq++;
@@ -1039,9 +1112,18 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		capture_example(queryid, src, loc, len, params);
 	if (act.np_action != PFG_GUARD_OFF)
 		scope_guard(act.np_action, ERRCODE_PFG_N_PLUS_ONE, &act, src, loc, len);
+	else if (act.np_update)
+		pfg_collect_update(PFG_FIND_NPLUSONE, queryid, act.label, act.repeats,
+					   act.distinct);
 	if (act.dup_action != PFG_GUARD_OFF)
 		scope_guard(act.dup_action, ERRCODE_PFG_DUPLICATE, &act, src, loc, len);
-	if (act.too_many)
+	else if (act.dup_update)
+		pfg_collect_update(PFG_FIND_DUPLICATE, queryid, act.label, act.max_same, 1);
+	if (act.too_many && pfg_on_too_many_queries == PFG_GUARD_COLLECT)
+		pfg_collect_add(0, 0, act.label, act.queries, 0, NULL, NULL, NULL);
+	else if (act.too_many_update)
+		pfg_collect_update(0, 0, act.label, act.queries, 0);
+	else if (act.too_many)
 	{
 		int			elevel = pfg_on_too_many_queries == PFG_GUARD_ERROR ? ERROR :
 			pfg_on_too_many_queries == PFG_GUARD_WARNING ? WARNING : LOG;
@@ -1131,6 +1213,17 @@ scope_guard(int action, int sqlstate, const scopeActions *a,
 	}
 	PG_END_TRY();
 
+	if (action == PFG_GUARD_COLLECT)
+	{
+		if (sqlstate == ERRCODE_PFG_N_PLUS_ONE)
+			pfg_collect_add(PFG_FIND_NPLUSONE, a->queryid, a->label, a->repeats,
+						a->distinct, text, parent, hint);
+		else
+			pfg_collect_add(PFG_FIND_DUPLICATE, a->queryid, a->label, a->max_same,
+						1, text, NULL, NULL);
+		return;
+	}
+
 	if (sqlstate == ERRCODE_PFG_N_PLUS_ONE)
 		ereport(elevel,
 				(errcode(sqlstate),
@@ -1204,12 +1297,13 @@ pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		if (st == NULL)
 			return;
 		note_end(st, ref, queryid, cmd, ms, rows, paged);
-		if (st->running > 0)
+		/* not a later request with the same id, opened after this one ended */
+		if (st->running > 0 && ref->gen == st->gen)
 			st->running--;
 		st->last_end = GetCurrentStatementStartTimestamp() +
 			(TimestampTz) (ms * 1000.0);
 		if (st->dirty)
-			state_flush(st, pending_example, pending_example_qid);
+			pfg_scope_flush_state(st, pending_example, pending_example_qid);
 		LWLockRelease(lock);
 		forget_example();
 		return;
@@ -1272,167 +1366,6 @@ pfg_scope_abort(void)
 	shreq.running = 0;
 }
 
-/*---- flushing findings ----*/
-
-/*
- * state_flush
- *		Push what changed in a request since its last flush into the findings
- *		table, as deltas.  "example" is an example parameter set captured for
- *		fingerprint "example_qid" (or NULL).  Only copies: safe under the
- *		request's lock.
- */
-static void
-state_flush(pfgReqState *st, const char *example, uint64 example_qid)
-{
-	pfgReqFp   *fps = pfg_req_fps(st);
-	pfgFindingKey key;
-	int			i;
-
-	if (!st->dirty || !pfg_store_ready())
-	{
-		st->dirty = false;
-		return;
-	}
-	for (i = 0; i < st->nfps; i++)
-	{
-		pfgReqFp   *fp = &fps[i];
-		pfgFindingDelta d;
-		double		mean;
-		const char *ex = (example && example_qid == fp->queryid) ? example : NULL;
-
-		if (!fp->dirty)
-			continue;
-		fp->dirty = false;
-		mean = fp->repeats > 0 ? fp->total_ms / fp->repeats : 0;
-
-		memset(&key, 0, sizeof(key));
-		key.dbid = st->dbid;
-		key.userid = st->userid;
-		key.route_hash = st->route_hash;
-		key.queryid = fp->queryid;
-		/* rules are applied at report time; only in-band is recorded */
-		key.ignored = fp->inband_ignored;
-
-		if (fp->np_fired)
-		{
-			double		wasted = fp->total_ms - fp->first_ms;
-
-			key.kind = PFG_FIND_NPLUSONE;
-			key.parent_queryid = fp->parent_queryid;
-			memset(&d, 0, sizeof(d));
-			d.new_occurrence = !fp->fl_np;
-			d.repeats = fp->repeats - fp->fl_np_repeats;
-			d.scope_repeats = fp->repeats;
-			d.scope_distinct = fp->distinct;
-			d.scope_max_same = fp->max_same;
-			d.duplicates = 0;
-			d.wasted_ms = wasted - fp->fl_np_wasted;
-			d.scope_total = fp->repeats;
-			d.scope_wasted_ms = wasted;
-			d.cmdtype = fp->cmd;
-			d.example_params = ex;
-			if (fp->seq_idx >= 0)
-				d.seq_id = st->seqs[fp->seq_idx].id;
-			pfg_store_record_finding(&key, st->label, &d, &fp->hint[0]);
-			fp->fl_np = true;
-			fp->fl_np_repeats = fp->repeats;
-			fp->fl_np_wasted = wasted;
-		}
-		if (fp->dup_fired)
-		{
-			double		wasted = fp->dup_execs * mean;
-
-			key.kind = PFG_FIND_DUPLICATE;
-			key.parent_queryid = 0;
-			memset(&d, 0, sizeof(d));
-			d.new_occurrence = !fp->fl_dup;
-			d.scope_repeats = fp->repeats;
-			d.scope_distinct = fp->distinct;
-			d.duplicates = fp->dup_execs - fp->fl_dup_execs;
-			d.scope_max_same = fp->max_same;
-			d.wasted_ms = wasted - fp->fl_dup_wasted;
-			d.scope_total = fp->dup_execs;
-			d.scope_wasted_ms = wasted;
-			d.cmdtype = fp->cmd;
-			d.example_params = ex;
-			pfg_store_record_finding(&key, st->label, &d, &fp->hint[1]);
-			fp->fl_dup = true;
-			fp->fl_dup_execs = fp->dup_execs;
-			fp->fl_dup_wasted = wasted;
-		}
-		if (fp->wl_fired)
-		{
-			double		wasted = fp->total_ms - fp->first_ms;
-
-			key.kind = PFG_FIND_WRITELOOP;
-			key.parent_queryid = 0;
-			memset(&d, 0, sizeof(d));
-			d.new_occurrence = !fp->fl_wl;
-			d.repeats = fp->repeats - fp->fl_wl_repeats;
-			d.scope_repeats = fp->repeats;
-			d.scope_distinct = fp->distinct;
-			d.wasted_ms = wasted - fp->fl_wl_wasted;
-			d.scope_total = fp->repeats;
-			d.scope_wasted_ms = wasted;
-			d.cmdtype = fp->cmd;
-			d.example_params = ex;
-			pfg_store_record_finding(&key, st->label, &d, &fp->hint[2]);
-			fp->fl_wl = true;
-			fp->fl_wl_repeats = fp->repeats;
-			fp->fl_wl_wasted = wasted;
-		}
-	}
-
-	/*
-	 * The request's repeating sequences: one finding each, keyed by the
-	 * sequence, with its members; iterations = the least repeated member's
-	 * count.
-	 */
-	for (i = 0; i < st->nseqs; i++)
-	{
-		pfgReqSeq  *sq = &st->seqs[i];
-		pfgFindingDelta d;
-		uint64		members[PFG_SEQ_MAX];
-		int32		iters = INT32_MAX;
-		double		wasted = 0;
-		bool		ignored = false;
-		int			k;
-
-		for (k = 0; k < sq->n; k++)
-		{
-			pfgReqFp   *m = &fps[sq->fpidx[k]];
-
-			members[k] = m->queryid;
-			iters = Min(iters, m->repeats);
-			wasted += m->total_ms - m->first_ms;
-			ignored |= m->inband_ignored;
-		}
-		if (sq->fl_occ && iters == sq->fl_repeats)
-			continue;
-		memset(&key, 0, sizeof(key));
-		key.kind = PFG_FIND_SEQUENCE;
-		key.ignored = ignored;
-		key.dbid = st->dbid;
-		key.userid = st->userid;
-		key.route_hash = st->route_hash;
-		key.queryid = sq->id;
-		key.parent_queryid = fps[sq->fpidx[0]].parent_queryid;
-		memset(&d, 0, sizeof(d));
-		d.new_occurrence = !sq->fl_occ;
-		d.repeats = iters - sq->fl_repeats;
-		d.scope_repeats = iters;
-		d.wasted_ms = wasted - sq->fl_wasted;
-		d.cmdtype = CMD_SELECT;
-		d.nseq = sq->n;
-		d.seq = members;
-		pfg_store_record_finding(&key, st->label, &d, NULL);
-		sq->fl_occ = true;
-		sq->fl_repeats = iters;
-		sq->fl_wasted = wasted;
-	}
-	st->dirty = false;
-}
-
 /*
  * pfg_scope_flush
  *		Make what is known visible before a view reads: this backend's open
@@ -1444,7 +1377,7 @@ pfg_scope_flush(void)
 {
 	if (local_st != NULL && local_st->open && local_st->dirty)
 	{
-		state_flush(local_st, pending_example, pending_example_qid);
+		pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
 		forget_example();
 	}
 	pfg_requests_expire(GetCurrentTimestamp(), shared_end_cb);
@@ -1474,7 +1407,23 @@ pfg_scope_begin_explicit(const char *label)
 		local_st->nfps = 0;
 		local_st->gen++;
 	}
-	shreq.active = false;
+	if (shreq.active)
+	{
+		/* the same for a request with an id that this statement opened */
+		LWLock	   *lock;
+		pfgReqState *st = shared_acquire(&shreq.key, false, &lock);
+
+		if (st)
+		{
+			if (st->queries == 1 && st->first_exec == exec_seq && !st->dirty)
+			{
+				st->queries = 0;
+				st->open = false;
+			}
+			LWLockRelease(lock);
+		}
+		shreq.active = false;
+	}
 	local_end();
 	local_begin(true, false, 0, label);
 }

@@ -44,6 +44,8 @@ typedef void (*pfg_fix_fn) (const char *parent_query, const char *query,
 
 extern void pfg_scope_set_fix_fn(pfg_fix_fn fn);
 
+
+
 /* Route statistics of an open request (pfg_scope_foreach_open). */
 typedef void (*pfg_open_request_cb) (const pfgRequestKey *key,
 									 const char *route,

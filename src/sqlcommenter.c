@@ -8,7 +8,9 @@
  * The request id, in order of precedence: the trace id of traceparent
  * (version-traceid-spanid-flags; the span id changes per statement and is
  * ignored), else request_id, else the set of route, controller, action and
- * framework tags.  perfguard='ignore' suppresses the statement's findings.
+ * framework tags.  perfguard='ignore' suppresses the statement's findings;
+ * perfguard='test' (or environment='test') marks test traffic, which the
+ * reports leave out unless perfguard.include_test is on.
  * Both functions are on the hot path (scope.c calls them only for a comment
  * that differs from the previous statement's), so they allocate nothing.
  *
@@ -151,12 +153,15 @@ copy_clipped(char *dst, const char *src, int dstlen)
  *		one request, whatever backend runs it: pfg_tags_key_is_id), else
  *		the route/controller/action/framework set; and
  *		the label (route, else controller#action) into "label" (empty when
- *		none).  *ignore is set by perfguard='ignore'.  Returns false when the
- *		comment carries none of the scope tags.
+ *		none).  *flags gets PFG_TAG_IGNORE for perfguard='ignore' and
+ *		PFG_TAG_TEST for perfguard='test' or environment='test'.  Returns false when the
+ *		comment carries none of the scope tags.  One function (about 150
+ *		lines) on purpose: it runs for every new comment on the hot path, and
+ *		keeps the scan, the key match and the value copies in one loop.
  */
 bool
 pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
-			   char *label, int labellen, bool *ignore)
+			   char *label, int labellen, int *flags)
 {
 	char		route[PFG_ROUTE_LEN];
 	char		controller[PFG_ROUTE_LEN];
@@ -168,7 +173,7 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 	bool		any = false;
 
 	route[0] = controller[0] = action[0] = framework[0] = trace[0] = reqid[0] = '\0';
-	*ignore = false;
+	*flags = 0;
 	key[0] = '\0';
 	label[0] = '\0';
 
@@ -231,6 +236,8 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 				which = 5;
 			else if (KEY_IS("request_id"))
 				which = 6;
+			else if (KEY_IS("environment"))
+				which = 7;
 			else
 				continue;
 #undef KEY_IS
@@ -269,9 +276,15 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 					strlcpy(reqid, v, sizeof(reqid));
 					any = true;
 					break;
+				case 7:
+					if (strcmp(v, "test") == 0)
+						*flags |= PFG_TAG_TEST;
+					break;
 				default:
 					if (strcmp(v, "ignore") == 0)
-						*ignore = true;
+						*flags |= PFG_TAG_IGNORE;
+					else if (strcmp(v, "test") == 0)
+						*flags |= PFG_TAG_TEST;
 					break;
 			}
 		}

@@ -17,9 +17,13 @@
 
 extern bool pfg_trailing_comment(const char *src, int loc, int len,
 								 const char **cstart, int *clen);
+/* Flags of a comment (pfg_parse_tags) */
+#define PFG_TAG_IGNORE		0x01	/* perfguard='ignore' */
+#define PFG_TAG_TEST		0x02	/* perfguard='test', environment='test' */
+
 extern bool pfg_parse_tags(const char *comment, int clen,
 						   char *key, int keylen, char *label, int labellen,
-						   bool *ignore);
+						   int *flags);
 
 /* Does a scope key from pfg_parse_tags name one request (a request id)? */
 static inline bool

@@ -72,10 +72,14 @@ typedef struct pfgExecStats
 } pfgExecStats;
 
 /*---- findings (N+1, duplicates, write loops) ----*/
+/* Bits of pfgFindingKey.ignored */
+#define PFG_FINDING_IGNORED	0x01	/* suppressed in-band when it fired */
+#define PFG_FINDING_TEST	0x02	/* test traffic (perfguard='test') */
+
 typedef struct pfgFindingKey
 {
 	int32		kind;			/* pfgFindingKind */
-	int32		ignored;		/* suppressed when it fired */
+	int32		ignored;		/* PFG_FINDING_IGNORED | PFG_FINDING_TEST */
 	Oid			dbid;
 	Oid			userid;
 	uint32		route_hash;

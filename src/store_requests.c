@@ -24,6 +24,9 @@
  * the state is small and its updates are a few probes.  Nothing here can
  * ERROR while the lock is held; the callbacks must not either.
  *
+ * A new request's entry is not zeroed: its slots carry the generation of the
+ * request that wrote them, and every request gets a generation no other had.
+ *
  * Memory: perfguard.max_open_requests entries (default 1024) of about
  * 25 kB each (PFG_SHARED_FPS fingerprints and PFG_SHARED_PARAMS parameter
  * sets per request), about 26 MB at the default.
@@ -46,6 +49,13 @@
 /* A running statement older than this no longer keeps its request open. */
 #define PFG_REQ_STALE_MS	(10 * 60 * 1000)
 
+/* The table's own shared header. */
+typedef struct reqShared
+{
+	pg_atomic_uint32 gen;		/* generations handed to new requests */
+} reqShared;
+
+static reqShared *req_shared = NULL;
 static pfgTable req_table;
 static bool req_ready = false;
 
@@ -103,7 +113,8 @@ pfg_req_state_init(pfgReqState *st, int fps_cap, int params_cap)
 Size
 pfg_requests_shmem_size(void)
 {
-	return pfg_table_shmem_size(pfg_max_open_requests, req_entry_size());
+	return add_size(MAXALIGN(sizeof(reqShared)),
+					pfg_table_shmem_size(pfg_max_open_requests, req_entry_size()));
 }
 
 /*
@@ -115,8 +126,12 @@ void
 pfg_requests_shmem_attach(char *base, bool init, LWLockPadded *locks,
 						  pg_atomic_uint64 *dropped)
 {
-	pfg_table_attach(&req_table, base, init, pfg_max_open_requests,
-					 sizeof(pfgReqKey), req_entry_size(), locks, dropped);
+	req_shared = (reqShared *) base;
+	if (init)
+		pg_atomic_init_u32(&req_shared->gen, 1);
+	pfg_table_attach(&req_table, base + MAXALIGN(sizeof(reqShared)), init,
+					 pfg_max_open_requests, sizeof(pfgReqKey),
+					 req_entry_size(), locks, dropped);
 	req_ready = true;
 }
 
@@ -206,12 +221,28 @@ pfg_requests_acquire(const pfgReqKey *key, bool create,
 			if (!pfg_table_has_room(&req_table, hash) && ctx.oldest)
 				pfg_table_scan(&req_table, pfg_table_part(hash), evict_visit, &ctx);
 		}
-		entry = pfg_table_insert(&req_table, key, hash);
+		/*
+		 * Not zeroed (some 25 kB): the header is, and the slots of the arrays
+		 * are told from the last request's by a generation no other request
+		 * of the table ever had (handed out two apart: state_begin adds one).
+		 */
+		entry = pfg_table_insert_raw(&req_table, key, hash);
 		if (entry)
 		{
 			pfgReqState *st = entry_state(entry);
+			uint32		gen = pg_atomic_fetch_add_u32(&req_shared->gen, 2);
 
-			pfg_req_state_init(st, PFG_SHARED_FPS, PFG_SHARED_PARAMS);
+			if (gen == 0 || gen == PG_UINT32_MAX)
+			{
+				/* wrapped around: clear every slot of this one once */
+				pfg_req_state_init(st, PFG_SHARED_FPS, PFG_SHARED_PARAMS);
+				gen = pg_atomic_fetch_add_u32(&req_shared->gen, 2);
+			}
+			memset(st, 0, sizeof(pfgReqState));
+			st->fps_cap = PFG_SHARED_FPS;
+			st->idx_cap = next_pow2(2 * PFG_SHARED_FPS);
+			st->params_cap = next_pow2(PFG_SHARED_PARAMS);
+			st->gen = gen;
 			st->shared = true;
 			st->last_end = ctx.now;
 		}

@@ -114,6 +114,7 @@ typedef struct pfgReqState
 	bool		end_after;		/* end when the current statement ends */
 	bool		dirty;
 	bool		too_many_done;
+	bool		test;			/* test traffic (perfguard='test') */
 	uint32		gen;			/* generation: invalidates all slots */
 	int32		fps_cap;
 	int32		idx_cap;		/* a power of two, >= 2 * fps_cap */

@@ -37,6 +37,7 @@
 
 #include "report.h"
 #include "scope.h"
+#include "scope_findings.h"
 #include "store.h"
 #include "store_plans.h"
 
@@ -54,6 +55,8 @@ PG_FUNCTION_INFO_V1(perfguard_info);
 PG_FUNCTION_INFO_V1(perfguard_reset);
 PG_FUNCTION_INFO_V1(perfguard_begin_request);
 PG_FUNCTION_INFO_V1(perfguard_end_request);
+PG_FUNCTION_INFO_V1(perfguard_collected);
+PG_FUNCTION_INFO_V1(perfguard_check_collected);
 PG_FUNCTION_INFO_V1(perfguard_slow_queries);
 PG_FUNCTION_INFO_V1(perfguard_plan_findings);
 PG_FUNCTION_INFO_V1(perfguard_offsets);
@@ -464,8 +467,8 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 	for (i = 0; i < c.n; i++)
 	{
 		pfgFindingEntry *e = (pfgFindingEntry *) (c.data + c.entrysize * i);
-		Datum		values[18];
-		bool		nulls[18];
+		Datum		values[19];
+		bool		nulls[19];
 		int			j = 0;
 
 		if (e->key.kind != kind)
@@ -492,7 +495,7 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 			values[j++] = CStringGetTextDatum(e->example_params);
 		else
 			nulls[j++] = true;
-		values[j++] = BoolGetDatum(e->key.ignored != 0);
+		values[j++] = BoolGetDatum((e->key.ignored & PFG_FINDING_IGNORED) != 0);
 		if (e->seq_id != 0)
 			values[j++] = Int64GetDatum((int64) e->seq_id);
 		else
@@ -510,6 +513,7 @@ perfguard_findings_raw(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[j++] = true;
+		values[j++] = BoolGetDatum((e->key.ignored & PFG_FINDING_TEST) != 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -723,6 +727,11 @@ perfguard_end_request(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no request scope is open"),
 				 errhint("Call perfguard.begin_request() first.")));
+	/* guards at 'collect': the end of the request is where they fail */
+	if (pfg_on_n_plus_one == PFG_GUARD_COLLECT ||
+		pfg_on_duplicate == PFG_GUARD_COLLECT ||
+		pfg_on_too_many_queries == PFG_GUARD_COLLECT)
+		pfg_scope_check_collected();
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = Int64GetDatum(queries);
 	values[1] = Float8GetDatum(total_ms);
@@ -875,3 +884,64 @@ perfguard_offsets(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*---- findings collected by guards at 'collect' ----*/
+
+/*
+ * perfguard_collected
+ *		perfguard.collected(): the findings this session's guards at
+ *		'collect' kept, oldest first; reading them forgets them.
+ */
+Datum
+perfguard_collected(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const pfgCollected *c;
+	int			lost;
+	int			n;
+	int			i;
+
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	n = pfg_scope_collected(&c, &lost);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[7];
+		bool		nulls[7];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(c[i].kind == PFG_FIND_NPLUSONE ? "n_plus_one" :
+										c[i].kind == PFG_FIND_DUPLICATE ? "duplicate" :
+										"too_many_queries");
+		values[1] = CStringGetTextDatum(c[i].label);
+		if (c[i].query)
+			values[2] = CStringGetTextDatum(c[i].query);
+		else
+			nulls[2] = true;
+		values[3] = Int64GetDatum(c[i].count);
+		values[4] = Int32GetDatum(c[i].distinct);
+		if (c[i].parent)
+			values[5] = CStringGetTextDatum(c[i].parent);
+		else
+			nulls[5] = true;
+		if (c[i].fix)
+			values[6] = CStringGetTextDatum(c[i].fix);
+		else
+			nulls[6] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pfg_scope_clear_collected();
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_check_collected
+ *		perfguard.check_collected(): fail once, listing every finding the
+ *		guards at 'collect' kept (the end of a test), or do nothing.
+ */
+Datum
+perfguard_check_collected(PG_FUNCTION_ARGS)
+{
+	pfg_check_preloaded();
+	pfg_scope_check_collected();
+	PG_RETURN_VOID();
+}

@@ -197,13 +197,14 @@ table_evict(pfgTable *t, int part)
 }
 
 /*
- * pfg_table_insert
+ * pfg_table_insert_raw
  *		Create the entry for "key", evicting within the partition if needed.
- *		The entry is zeroed except for its key.  Caller holds the partition
- *		lock exclusively and has checked that the key is absent.
+ *		Only the key is written: the rest keeps whatever the slot held, for
+ *		callers that initialise large entries themselves.  Caller holds the
+ *		partition lock exclusively and has checked that the key is absent.
  */
 void *
-pfg_table_insert(pfgTable *t, const void *key, uint32 hash)
+pfg_table_insert_raw(pfgTable *t, const void *key, uint32 hash)
 {
 	int			part = pfg_table_part(hash);
 	pfgPartition *pp = &t->sh->parts[part];
@@ -229,8 +230,21 @@ pfg_table_insert(pfgTable *t, const void *key, uint32 hash)
 	pp->nused++;
 
 	entry = pfg_slot_entry(s);
-	memset(entry, 0, t->sh->entrysize);
 	memcpy(entry, key, t->sh->keysize);
+	return entry;
+}
+
+/*
+ * pfg_table_insert
+ *		pfg_table_insert_raw, with the entry zeroed except for its key.
+ */
+void *
+pfg_table_insert(pfgTable *t, const void *key, uint32 hash)
+{
+	char	   *entry = pfg_table_insert_raw(t, key, hash);
+
+	if (entry)
+		memset(entry + t->sh->keysize, 0, t->sh->entrysize - t->sh->keysize);
 	return entry;
 }
 

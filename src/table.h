@@ -76,6 +76,7 @@ extern void pfg_table_attach(pfgTable *t, char *base, bool init, int capacity,
 							 Size keysize, Size entrysize,
 							 LWLockPadded *locks, pg_atomic_uint64 *dropped);
 extern void *pfg_table_insert(pfgTable *t, const void *key, uint32 hash);
+extern void *pfg_table_insert_raw(pfgTable *t, const void *key, uint32 hash);
 extern bool pfg_table_remove(pfgTable *t, const void *key, uint32 hash);
 extern void *pfg_table_upsert(pfgTable *t, const void *key, LWLock **lock_out,
 							  bool *created);

@@ -27,8 +27,9 @@ with SELECT perfguard.begin_request(route) and perfguard.end_request() on the
 session, and puts the summary of end_request() in the X-Perfguard-Queries,
 X-Perfguard-N-Plus-One and X-Perfguard-Duplicates response headers.  An
 explicit scope lives on one server session: through a transaction pooler it
-holds only inside one transaction, so use it on direct connections (or
-ATOMIC_REQUESTS); the request id works everywhere.  When a
+holds only inside one transaction, and begin_request() runs in one of its
+own (ATOMIC_REQUESTS opens the view's transaction after it), so use it on
+direct connections only; the request id works everywhere.  When a
 PerfguardTestMixin assertion already holds an explicit scope on the
 connection, the middleware leaves it alone.
 

@@ -45,6 +45,41 @@ SQL
 Post.includes(:author).first
 Author.includes(:posts).first
 
+# A second pool, configured as behind pgbouncer in transaction mode
+# (prepared_statements: false), with a short request_gap so that its
+# requests end quickly.
+class Unprepared < ActiveRecord::Base
+  self.abstract_class = true
+end
+Unprepared.establish_connection(
+  adapter: "postgresql", host: ENV.fetch("PGHOST"), port: ENV.fetch("PGPORT").to_i,
+  username: ENV.fetch("PGUSER"), database: ENV.fetch("PGDATABASE"),
+  prepared_statements: false, variables: { "perfguard.request_gap" => "100ms" }
+)
+
+class UAuthor < Unprepared
+  self.table_name = "authors"
+end
+
+class UPost < Unprepared
+  self.table_name = "posts"
+  belongs_to :author, class_name: "UAuthor"
+end
+[UAuthor, UPost].each { |model| model.first }
+UPost.includes(:author).first
+
+# Records the statements a raw PG::Connection is sent, as the server gets them.
+module RecordStatements
+  attr_accessor :recorded
+
+  %i[async_exec exec exec_params prepare].each do |meth|
+    define_method(meth) do |*args, **kw, &blk|
+      recorded << args[meth == :prepare ? 1 : 0] if recorded
+      super(*args, **kw, &blk)
+    end
+  end
+end
+
 class PerfguardActiveRecordTest < Minitest::Test
   include Perfguard::Assertions
 
@@ -155,6 +190,113 @@ class PerfguardActiveRecordTest < Minitest::Test
       assert_max_queries(5) { titles_without_includes }
     end
     assert_includes failure.message, "PF003"
+  end
+
+  def recorded_on(connection)
+    raw = connection.raw_connection
+    raw.singleton_class.prepend(RecordStatements) unless raw.singleton_class < RecordStatements
+    raw.recorded = []
+    yield
+    raw.recorded
+  ensure
+    raw.recorded = nil
+  end
+
+  def tag(sql, key)
+    sql[/#{key}='([^']*)'/, 1]
+  end
+
+  def test_tagged_adds_one_request_id_per_request
+    first = Perfguard.tagged(route: "/a") { Perfguard.tagged(action: "inner") { Perfguard.tags } }
+    second = Perfguard.tagged(route: "/a") { Perfguard.tags }
+    assert_match(/\A\h{32}\z/, first[:request_id])
+    assert_equal "inner", first[:action]
+    refute_equal first[:request_id], second[:request_id]
+    assert_equal "req-1", Perfguard.tagged(route: "/a", request_id: "req-1") { Perfguard.tags[:request_id] }
+    none = Perfguard.tagged(route: "/a", request_id: nil) { Perfguard.tags }
+    assert_nil none[:request_id]
+    assert_equal "/*framework='rails',route='%2Fa'*/", Perfguard.format_comment(none)
+  end
+
+  def test_opentelemetry_span_gives_the_traceparent
+    refute defined?(::OpenTelemetry), "the test defines a stand-in for opentelemetry-api"
+    flags = Struct.new(:sampled?).new(true)
+    context = Struct.new(:valid?, :hex_trace_id, :hex_span_id, :trace_flags)
+                    .new(true, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", flags)
+    span = Struct.new(:context).new(context)
+    trace = Module.new
+    trace.define_singleton_method(:current_span) { span }
+    Object.const_set(:OpenTelemetry, Module.new)
+    ::OpenTelemetry.const_set(:Trace, trace)
+    tags = Perfguard.tagged(route: "/a") { Perfguard.tags }
+    assert_equal "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tags[:traceparent]
+    assert_nil tags[:request_id]
+    invalid = Struct.new(:context).new(Struct.new(:valid?).new(false))
+    trace.define_singleton_method(:current_span) { invalid }
+    assert_match(/\A\h{32}\z/, Perfguard.tagged(route: "/a") { Perfguard.tags[:request_id] })
+  ensure
+    Object.send(:remove_const, :OpenTelemetry) if defined?(::OpenTelemetry)
+  end
+
+  def test_unprepared_connection_sends_the_request_id
+    connection = Unprepared.connection
+    ids = 2.times.map do
+      sql = recorded_on(connection) do
+        Perfguard.tagged(route: "/u-posts") { UPost.order(:id).map { |p| p.author.name } }
+      end
+      assert_equal 31, sql.size
+      got = sql.map { |s| tag(s, "request_id") }.uniq
+      assert_equal 1, got.size, sql.first(3).inspect
+      got.first
+    end
+    assert_match(/\A\h{32}\z/, ids[0])
+    refute_equal ids[0], ids[1]
+  end
+
+  def test_prepared_connection_leaves_the_id_out
+    sql = recorded_on(conn) do
+      Perfguard.tagged(route: "/p-posts") { Post.order(:id).map { |p| p.author.name } }
+    end
+    assert_operator sql.size, :>, 1
+    sql.each do |s|
+      assert_nil tag(s, "request_id"), s
+      assert_equal "%2Fp-posts", tag(s, "route"), s
+    end
+    # an id given to tagged is sent as given
+    sql = recorded_on(conn) { Perfguard.tagged(route: "/p-posts", request_id: "given") { Post.first } }
+    assert_equal "given", tag(sql.last, "request_id")
+    Perfguard.request_ids = true
+    sql = recorded_on(conn) { Perfguard.tagged(route: "/p-posts") { Post.first } }
+    assert_match(/\A\h{32}\z/, tag(sql.last, "request_id"))
+  ensure
+    Perfguard.request_ids = nil
+  end
+
+  def test_back_to_back_requests_on_one_connection_stay_apart
+    # issue 15: ten requests of a clean page back to back on one pooled
+    # connection are ten requests with no finding, not one with duplicates
+    10.times do
+      Perfguard.tagged(route: "/page", controller: "pages", action: "show") do
+        UAuthor.count
+        UPost.includes(:author).order(:id).limit(5).to_a
+      end
+    end
+    sleep 0.5 # request_gap is 100ms on this connection
+    assert_equal [[10, 30, 3]],
+                 conn.select_rows("SELECT requests, queries, max_queries FROM perfguard.requests WHERE route = '/page'")
+    assert_empty conn.select_rows("SELECT category FROM perfguard.findings WHERE route = '/page'")
+  end
+
+  def test_assert_inside_a_tagged_request
+    # the guard's begin_request() carries no id: no one-query request of the route
+    Perfguard.request_ids = true
+    Perfguard.tagged(route: "/guarded") do
+      assert_no_n_plus_one(label: "guarded") { titles_with_includes }
+    end
+    assert_empty conn.select_rows("SELECT requests FROM perfguard.requests WHERE route = '/guarded'")
+    assert_equal [[1, 2]], conn.select_rows("SELECT requests, queries FROM perfguard.requests WHERE route = 'guarded'")
+  ensure
+    Perfguard.request_ids = nil
   end
 
   def test_prepared_statements_in_use

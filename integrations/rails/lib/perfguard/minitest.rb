@@ -21,7 +21,9 @@
 # failure carrying perfguard's message, the statement, its parent and the fix
 # (e.g. "Rails: includes(:author)").  Inside an open transaction (transactional
 # tests) the block runs in a savepoint, so a failure leaves the test's
-# transaction usable.
+# transaction usable.  An explicit scope lives on one server session: through
+# a transaction pooler it holds only inside one transaction, so run the
+# assertions on a direct connection (as test suites do).
 
 require "perfguard"
 
@@ -66,18 +68,25 @@ module Perfguard
     def perfguard_guard(connection, gucs, label)
       label ||= "#{self.class.name}##{name}"
       label = label.byteslice(0, 63).scrub("")
-      saved = gucs.keys.sort.to_h do |guc|
-        [guc, connection.select_value("SELECT current_setting(#{connection.quote(guc)})")]
+      # The guard's own statements carry no request id (begin_request() with
+      # an id would first open the shared request of that id, a one-query
+      # request of its own; inside the explicit scope, statements with an id
+      # stay in it), and the settings are read with SHOW, a utility statement
+      # like SET, so that begin_request() is the only query of the scope it
+      # ends.
+      saved = Perfguard.without_request_id do
+        gucs.keys.sort.to_h { |guc| [guc, connection.select_value("SHOW #{guc}")] }
       end
       failure = nil
       result = nil
       opened = false
       begin
         run = lambda do
-          connection.execute("SELECT perfguard.begin_request(#{connection.quote(label)})")
-          opened = true
-          # SET is a utility statement: perfguard does not count it as a query
-          gucs.sort.each { |guc, value| connection.execute("SET #{guc} = #{connection.quote(value)}") }
+          Perfguard.without_request_id do
+            connection.execute("SELECT perfguard.begin_request(#{connection.quote(label)})")
+            opened = true
+            gucs.sort.each { |guc, value| connection.execute("SET #{guc} = #{connection.quote(value)}") }
+          end
           result = yield
         end
         if connection.transaction_open?
@@ -90,8 +99,10 @@ module Perfguard
         failure = e
       ensure
         if opened
-          saved.each { |guc, value| connection.execute("SET #{guc} = #{connection.quote(value)}") }
-          connection.select_all("SELECT * FROM perfguard.end_request()")
+          Perfguard.without_request_id do
+            saved.each { |guc, value| connection.execute("SET #{guc} = #{connection.quote(value)}") }
+            connection.select_all("SELECT * FROM perfguard.end_request()")
+          end
         end
       end
       flunk(Perfguard.describe(failure)) if failure
