@@ -20,13 +20,12 @@
  * through a function pointer that perfguard.c registers (the hot path
  * does not link against report code).  pfg_evidence_claim lets one proof
  * per fingerprint and perfguard.window through (plus one more once an
- * instrumented execution can give the observed selectivity); everything
- * else returns after that one shared-lock-free check of a few flags and
- * one exclusive acquisition of the evidence lock.  Unsampled statements
- * never get here.
+ * instrumented execution can give the observed selectivity); any other
+ * sample costs a test of a few flags and one short exclusive hold of the
+ * evidence lock.  Unsampled statements never get here.
  *
- * Guarded: only in a transaction in progress (not while it aborts or
- * commits its portals after an error), never in parallel mode, and the
+ * Guarded: only in a transaction in progress (not while it aborts and
+ * drops its portals), never in parallel mode, and the
  * proof runs in an internal subtransaction that is always rolled back,
  * in a memory context of its own (pfg_report_guarded_quiet): any error,
  * a cancel or a statement timeout included, only loses the evidence; the
