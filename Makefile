@@ -17,6 +17,7 @@ OBJS = \
 	src/store.o \
 	src/store_plans.o \
 	src/store_advice.o \
+	src/store_cache.o \
 	src/store_requests.o \
 	src/store_evidence.o \
 	src/scope_findings.o \
@@ -24,6 +25,7 @@ OBJS = \
 	src/plan_checks.o \
 	src/plan_sample.o \
 	src/report.o \
+	src/fix_text.o \
 	src/nplusone_fix.o \
 	src/hypo_index.o \
 	src/index_candidates.o \
@@ -31,6 +33,7 @@ OBJS = \
 	src/index_advice.o \
 	src/keyset_cursor.o \
 	src/keyset.o \
+	src/findings.o \
 	src/store_views.o \
 	perfguard.o
 
@@ -43,7 +46,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 # pg_regress suites (one file per concern); run by scripts/test.sh with a
 # temporary instance that preloads the library (perfguard.conf).
-REGRESS = store fingerprint scopes nplusone guards privileges privileges_views suppression parameters errors percentiles sequences plan_insights index_advice index_advice_applied index_advice_hypopg keyset hostile index_advice_dexter index_advice_qualstats index_advice_cases index_advice_evidence
+REGRESS = store fingerprint scopes nplusone guards privileges privileges_views suppression parameters errors percentiles sequences findings plan_insights index_advice index_advice_applied index_advice_hypopg keyset hostile index_advice_dexter index_advice_qualstats index_advice_cases index_advice_evidence
 REGRESS_OPTS = --temp-config=$(srcdir)/perfguard.conf --temp-instance=./tmp_check
 ISOLATION = nplusone_sessions reset_concurrent requests_shared requests_two_ids
 ISOLATION_OPTS = --temp-config=$(srcdir)/perfguard.conf

@@ -46,8 +46,10 @@
 #include "index_evidence.h"
 #include "nplusone_fix.h"
 #include "plan_sample.h"
+#include "report.h"
 #include "scope.h"
 #include "store.h"
+#include "store_cache.h"
 
 PG_MODULE_MAGIC;
 
@@ -73,6 +75,8 @@ bool		pfg_capture_parameters = false;
 bool		pfg_include_test = false;
 char	   *pfg_cursor_secret = NULL;
 int			pfg_window = 60000;
+int			pfg_unused_index_min_age = 7 * 24 * 3600;
+int			pfg_advice_refresh = 300;
 
 static const struct config_enum_entry track_options[] = {
 	{"top", PFG_TRACK_TOP, false},
@@ -294,6 +298,16 @@ _PG_init(void)
 							 "Test traffic is recorded apart (its requests under \"[test] <route>\") and left out of the findings unless this is on.",
 							 &pfg_include_test, false, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.unused_index_min_age",
+							"Statistics must cover this long before an index is advised to be dropped.",
+							"Since the statistics were reset and since perfguard first saw the index.",
+							&pfg_unused_index_min_age, 7 * 24 * 3600, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("perfguard.advice_refresh",
+							"Index advice in perfguard.findings is recomputed when older than this.",
+							"perfguard.refresh_advice() recomputes it at once; DDL and ANALYZE make it stale.",
+							&pfg_advice_refresh, 300, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("perfguard.cursor_secret",
 							   "Secret key that signs keyset-pagination cursors (HMAC-SHA256).",
 							   NULL, &pfg_cursor_secret, "", PGC_SUSET,
@@ -320,8 +334,8 @@ _PG_init(void)
 
 	EnableQueryId();
 
-	/* the guard's hint for an N+1 comes from the report layer */
-	pfg_scope_set_fix_fn(pfg_n_plus_one_fix);
+	/* the fixes of N+1s and sequences (findings, guard hints): report layer */
+	pfg_scope_set_fix_fn(pfg_fix_derive);
 	/* and so does the index evidence of a sampled execution */
 	pfg_plan_set_evidence_fn(pfg_index_evidence);
 
@@ -566,6 +580,8 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	ref.fpidx = -1;
 	ref.np_add = ref.dup_add = 0;
 	toplevel = pfg_enabled && is_client_statement(queryDesc);
+	if (toplevel && client_utility_depth == 0)
+		pfg_report_self = false;	/* a report statement that failed */
 
 	if (pfg_active() && (toplevel || pfg_track == PFG_TRACK_ALL) &&
 		queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
@@ -806,8 +822,13 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 			bool		paged = top && IsA(top, LimitState) &&
 				((LimitState *) top)->offset > 0;
 
+			/* perfguard's own report: counted, but no finding */
+			if (unlikely(pfg_report_self))
+				pfg_scope_exclude(&slot.ref);
 			pfg_scope_executor_end(&slot.ref, queryid, queryDesc->operation,
 								   slot.ms, rows, paged, &st);
+			if (unlikely(pfg_report_self))
+				st.n_plus_one_calls = st.duplicate_calls = 0;
 		}
 
 		memset(&key, 0, sizeof(key));
@@ -819,7 +840,9 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 						 queryDesc->sourceText,
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len);
-		pfg_plan_executor_end(queryDesc, &key, slot.ms, rows);
+		/* perfguard's own report statements are never slow queries */
+		if (likely(!pfg_report_self))
+			pfg_plan_executor_end(queryDesc, &key, slot.ms, rows);
 	}
 	else if (f)
 		inflight_remove(f);
@@ -830,7 +853,10 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 		standard_ExecutorEnd(queryDesc);
 
 	if (toplevel)
+	{
 		pfg_scope_statement_end(exec_ms);
+		pfg_report_self = false;
+	}
 }
 
 /*
@@ -898,6 +924,9 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				(void) JumbleQuery((Query *) q, queryString);
 		}
 	}
+	/* DDL and ANALYZE make the cached index advice stale */
+	if (pfg_active() && pfg_cache_ddl_invalidates(parsetree))
+		pfg_cache_invalidate();
 
 	if (nests)
 		nesting_level++;
@@ -993,6 +1022,7 @@ pfg_xact_callback(XactEvent event, void *arg)
 		ninflight = 0;
 		client_utility_depth = 0;
 		pending.valid = false;
+		pfg_report_self = false;
 	}
 }
 

@@ -127,6 +127,29 @@ SET perfguard.cursor_secret = 'other-secret';
 SELECT hx(format('SELECT perfguard.cursor_decode(%L)', :'foreign_cursor')) AS foreign_cursor;
 RESET perfguard.cursor_secret;
 
+-- the functions of the findings (issue 17), each case with its result
+SELECT n, hx(s) AS result
+  FROM unnest(ARRAY[
+   $$SELECT perfguard._fix_parts(NULL, NULL)$$,
+   $$SELECT perfguard._fix_parts('garbage ((', ARRAY['SELECT'])$$,
+   $$SELECT perfguard._fix_parts('SELECT * FROM hs_t', ARRAY[repeat('(', 100000), NULL, ''])$$,
+   $$SELECT perfguard._fix_parts('SELECT * FROM hs_t', '{{a},{b}}')$$,
+   $$SELECT perfguard._fix_suggestion(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$,
+   $$SELECT length(perfguard._fix_suggestion('bogus', true, repeat('c', 1000000), ARRAY[repeat('s', 1000000)], ARRAY[repeat('d', 1000000), NULL], NULL, NULL, NULL, NULL, NULL, NULL)) > 0$$,
+   $$SELECT perfguard._fix_suggestion('django', false, NULL, '{{a},{b}}', NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$,
+   $$SELECT perfguard._texts_of(NULL)$$,
+   $$SELECT perfguard._texts_of('{{1},{2}}')$$,
+   $$SELECT count(*) FROM perfguard._texts_of(ARRAY[0, -1, 9223372036854775807])$$,
+   $$SELECT count(*) FROM perfguard._index_first_seen(ARRAY[0::oid, NULL])$$,
+   $$SELECT perfguard._index_first_seen('{{1},{2}}')$$,
+   $$SELECT perfguard.ignore(1, 'r', '')$$,
+   $$SELECT perfguard.ignore(1, 'r', repeat('x', 100))$$,
+   $$SELECT perfguard.unignore(1, repeat('x', 100))$$,
+   $$SELECT perfguard.unignore(NULL, '/x/')$$,
+   $$SELECT count(*) >= 0 FROM perfguard._scope_cards()$$,
+   $$SELECT perfguard.refresh_advice() >= 0$$]) WITH ORDINALITY u(s, n)
+ ORDER BY n;
+
 -- Through the hooks, with every detector on.  None of these may fail.
 SET perfguard.slow_query_ms = 0;
 SET perfguard.capture_parameters = on;

@@ -128,16 +128,34 @@ SELECT id FROM ia_orders
  ORDER BY created_at DESC LIMIT 5;
 SELECT pg_stat_force_next_flush();
 
+-- DROP advice waits for statistics that cover perfguard.unused_index_min_age
+-- (7 days) since the index was first seen: these indexes are minutes old,
+-- so only the CREATE advice shows
+SHOW perfguard.unused_index_min_age;
+SELECT kind, table_name, index_name
+  FROM perfguard.index_advice
+ WHERE kind <> 'missing' AND table_name LIKE 'ia\_%'
+ ORDER BY kind, table_name, index_name;
+-- without the wait, every DROP advice of the catalog checks
+SET perfguard.unused_index_min_age = 0;
 SELECT kind, table_name, index_name, columns, ddl,
        reason IS NOT NULL AS has_reason
   FROM perfguard.index_advice
  WHERE kind <> 'missing' AND table_name LIKE 'ia\_%'
  ORDER BY kind, table_name, index_name;
 
--- the findings checklist carries the index advice
+-- the findings checklist carries the index advice (cached: refreshed now,
+-- as the setting changed what it says); DROP advice saves no measured time
+-- and comes after the rest
+SELECT perfguard.refresh_advice() > 0 AS refreshed;
 SELECT category, severity, count(*) FROM perfguard.findings
  WHERE category LIKE 'index\_%' AND detail LIKE 'public.ia\_%'
  GROUP BY category, severity ORDER BY category;
+SELECT bool_and(category IN ('index_duplicate', 'index_redundant', 'index_unused'))
+         AS drops_last
+  FROM (SELECT category FROM perfguard.findings
+         ORDER BY rank DESC LIMIT 4) last;
+RESET perfguard.unused_index_min_age;
 
 --
 -- perfguard.advise(): findings and proven candidates for one statement

@@ -130,7 +130,7 @@ SELECT table_name, applied, applied_index, calls_after,
        actual_improvement < 0 AS regressed, impact_ms < 0 AS lost_time
   FROM perfguard.index_advice
  WHERE kind = 'missing' AND table_name = 'iaa_slow';
-SELECT category, severity,
+SELECT category, severity IN ('high', 'medium') AS ranked_up,
        suggestion LIKE 'index iaa_slow_k_idx, created from this advice, did not make its statements faster%' AS suggestion_ok,
        impact_ms > 0 AS positive_impact
   FROM perfguard.findings

@@ -178,6 +178,18 @@ SELECT category, count(*) AS n, bool_and(impact_ms >= 0) AS impact_ok,
                     'misestimate', 'unbounded_result', 'offset_scan')
  GROUP BY category
  ORDER BY category;
+-- ... one card per statement: slow_query with its plan findings, deep
+-- OFFSET and unbounded result in its detail (these statements were all slow)
+SELECT c.code, count(*) AS cards
+  FROM perfguard.findings f,
+       unnest(ARRAY['seq_scan_large', 'nested_loop_many', 'sort_spill',
+                    'hash_batches', 'misestimate', 'unbounded_result',
+                    'offset_pagination']) c(code)
+ WHERE f.query LIKE '%pi\_%' AND f.detail LIKE '%' || c.code || ': %'
+ GROUP BY c.code
+ ORDER BY c.code;
+SELECT category, count(*) AS cards, count(DISTINCT queryid) AS statements
+  FROM perfguard.findings WHERE query LIKE '%pi\_%' GROUP BY category ORDER BY category;
 
 -- Plans and query texts are hidden from other users.
 SET ROLE regress_pi_plain;

@@ -62,6 +62,19 @@ typedef enum pfgFindingKind
 	PFG_FIND_SEQUENCE = 4		/* queryid = sequence id; members in seq[] */
 } pfgFindingKind;
 
+/*
+ * The application framework of a request, from the sqlcommenter tag
+ * "framework" (django, rails, flask/sqlalchemy): the fixes speak its
+ * vocabulary.  PFG_FW_NONE: untagged, the fixes name all three.
+ */
+typedef enum pfgFramework
+{
+	PFG_FW_NONE = 0,
+	PFG_FW_DJANGO = 1,
+	PFG_FW_RAILS = 2,
+	PFG_FW_SQLALCHEMY = 3
+} pfgFramework;
+
 /* SQLSTATEs raised by the guard settings (class PF: perfguard) */
 #define ERRCODE_PFG_N_PLUS_ONE			MAKE_SQLSTATE('P','F','0','0','1')
 #define ERRCODE_PFG_DUPLICATE			MAKE_SQLSTATE('P','F','0','0','2')
@@ -90,6 +103,8 @@ extern bool pfg_capture_parameters;
 extern bool pfg_include_test;
 extern char *pfg_cursor_secret;
 extern int	pfg_window;
+extern int	pfg_unused_index_min_age;
+extern int	pfg_advice_refresh;
 
 /* Key of a statement entry; zero-filled before use (padding is hashed). */
 typedef struct pfgStmtKey

@@ -38,11 +38,20 @@
  * the catalogs (relation and column names) and print the plan, all outside
  * the locks and inside PG_TRY so that a failure only loses the sample.
  *
- * Only statements that are slow, sampled, deeply offset or unbounded go
- * further; they take one of the plan tables' LWLocks and may build text,
- * read the catalogs (relation and column names) and print the plan, all
- * outside the locks and inside PG_TRY so that a failure only loses the
- * sample.
+ * Where the time of a slow statement goes.  A plan change saves only the
+ * time the plan spends working; pg_sleep(), an advisory or row lock, a
+ * client that reads slowly all make a statement slow without any plan
+ * problem.  So an instrumented sample also measures its CPU time and its
+ * block reads (time from track_io_timing, else PFG_ASSUMED_READ_MS per block
+ * read outside shared buffers): its work.  The rest of its duration was
+ * spent waiting.  Without a sample, a waiting function in the plan
+ * (pg_sleep, pg_advisory_lock, ...) says the same.  The findings view ranks
+ * a slow statement by its work only.  Parallel plans are not measured (their
+ * workers' CPU time is not the leader's).  Findings and samples carry the
+ * route of the request that ran them (pfg_scope_route).
+ *
+ * The statements of perfguard's own reports are not sampled: perfguard.c
+ * skips this module for them.
  *
  * Plan text is stored with its constants as $n unless
  * perfguard.capture_parameters is on (text_mask.c).
@@ -60,20 +69,28 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include "commands/explain.h"
 #include "executor/execdesc.h"
 #include "executor/instrument.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "storage/bufmgr.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "plan_checks.h"
 #include "plan_sample.h"
+#include "scope.h"
 #include "store_plans.h"
 #include "text_mask.h"
 
 #define PFG_ARMED_CACHE			512 /* backend-local probe table, 2 x MAX_SLOW */
+#define PFG_SAMPLE_STARTS		8	/* instrumented executions in flight */
+#define PFG_ASSUMED_READ_MS		1.0 /* a block read, without track_io_timing */
 
 /* Backend-local cache of armed fingerprints. */
 typedef struct pfgArmedSlot
@@ -83,17 +100,32 @@ typedef struct pfgArmedSlot
 	int32		idx;			/* slot in the slow table, -1 = empty */
 } pfgArmedSlot;
 
+/* What an instrumented execution had used when it started. */
+typedef struct pfgSampleStart
+{
+	QueryDesc  *qd;
+	uint64		queryid;
+	double		cpu_ms;
+	int64		blks_read;
+	instr_time	io_time;
+} pfgSampleStart;
+
 /*---- local state ----*/
 static uint32 armed_gen_seen = 0;	/* shared generation starts at 1 */
 static int	armed_count = 0;
 static pfgArmedSlot armed_cache[PFG_ARMED_CACHE];
 static pfgPlanEvidenceFn evidence_fn = NULL;	/* index evidence (report) */
+static pfgSampleStart sample_starts[PFG_SAMPLE_STARTS];
+static int	nsample_starts = 0;
 
 /*---- static functions ----*/
 static void plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms,
-						bool slow);
+						bool slow, const char *route);
 static void record_unbounded(QueryDesc *qd, const pfgStmtKey *key,
-							 int64 rows, double ms);
+							 int64 rows, double ms, const char *route);
+static void sample_start(QueryDesc *qd);
+static bool sample_work(QueryDesc *qd, double ms, double *work_ms);
+static const char *wait_function(QueryDesc *qd);
 
 /*
  * pfg_plan_set_evidence_fn
@@ -184,7 +216,10 @@ pfg_plan_executor_start(QueryDesc *queryDesc, bool track)
 	claimed = pfg_plans_claim(idx, queryid, MyDatabaseId);
 
 	if (claimed)
+	{
 		queryDesc->instrument_options |= INSTRUMENT_ROWS;
+		sample_start(queryDesc);
+	}
 }
 
 /*
@@ -208,16 +243,18 @@ pfg_plan_executor_end(QueryDesc *queryDesc, const pfgStmtKey *key,
 		int64		offset = ((LimitState *) ps)->offset;
 
 		if (offset >= pfg_offset_threshold)
-			pfg_plans_record_offset(key, offset, rows, ms);
+			pfg_plans_record_offset(key, offset, rows, ms, pfg_scope_route());
 	}
 	else if (rows > pfg_unbounded_rows && key->toplevel &&
 			 queryDesc->operation == CMD_SELECT &&
 			 !queryDesc->plannedstmt->hasModifyingCTE)
-		record_unbounded(queryDesc, key, rows, ms);
+		record_unbounded(queryDesc, key, rows, ms, pfg_scope_route());
 
 	slow = (ms > pfg_slow_query_ms);
 	if (slow || ps->instrument != NULL)
-		plan_sample(queryDesc, key, ms, slow);
+		plan_sample(queryDesc, key, ms, slow, pfg_scope_route());
+	else if (unlikely(nsample_starts > 0))
+		(void) sample_work(queryDesc, ms, NULL);	/* forget its start */
 }
 
 /*---- slow queries ----*/
@@ -260,7 +297,8 @@ plan_text(QueryDesc *qd, bool analyzed)
  * and the text under its exclusive lock (pfg_plans_slow_record).
  */
 static void
-plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
+plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow,
+			const char *route)
 {
 	bool		analyzed = (qd->planstate->instrument != NULL);
 	bool		found;
@@ -269,9 +307,13 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
 	double		kept_ms = 0;
 	char	   *volatile text = NULL;
 	pfgWalk    *volatile walk = NULL;
+	const char *volatile wait_what = NULL;
+	pfgSampleTime st;
 	MemoryContext tmpcxt;
 	MemoryContext oldcxt;
 
+	st.measured = sample_work(qd, ms, &st.work_ms);
+	st.wait_what = NULL;
 	found = pfg_plans_slow_find(key, &kept_analyzed, &kept_ms);
 
 	/* instrumented by someone else and neither slow nor ours: not a sample */
@@ -297,6 +339,7 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
 		w->analyzed = analyzed;
 		pfg_plan_walk(qd->planstate, w);
 		walk = w;
+		wait_what = wait_function(qd);
 		if (need_plan)
 		{
 			text = plan_text(qd, analyzed);
@@ -322,15 +365,217 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
 
-	pfg_plans_slow_record(key, slow, analyzed, ms, text);
+	st.wait_what = wait_what;
+	pfg_plans_slow_record(key, slow, analyzed, ms, text, route, &st);
 
 	if (walk->nfound > 0)
-		pfg_plans_record_findings(key, walk->found, walk->nfound, ms);
+		pfg_plans_record_findings(key, walk->found, walk->nfound, ms, route);
 	MemoryContextDelete(tmpcxt);
 
 	/* the index advisor's evidence: guarded there, once per window */
 	if (evidence_fn != NULL && key->toplevel)
 		evidence_fn(qd, key, analyzed);
+}
+
+/*---- where the time goes ----*/
+
+static double
+cpu_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return -1;
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1000000.0;
+}
+
+static int64
+blocks_read_now(void)
+{
+	return pgBufferUsage.shared_blks_read + pgBufferUsage.local_blks_read +
+		pgBufferUsage.temp_blks_read;
+}
+
+/*
+ * sample_start
+ *		An execution was just instrumented: remember its CPU time and block
+ *		reads so far.  Serial plans only; a full table skips the measure.
+ */
+static void
+sample_start(QueryDesc *qd)
+{
+	pfgSampleStart *s;
+	double		cpu;
+
+	if (qd->plannedstmt->parallelModeNeeded)
+		return;
+	/* starts of executions that failed are never ended: forget them */
+	if (nsample_starts >= PFG_SAMPLE_STARTS)
+		nsample_starts = 0;
+	cpu = cpu_now_ms();
+	if (cpu < 0)
+		return;
+	s = &sample_starts[nsample_starts++];
+	s->qd = qd;
+	s->queryid = qd->plannedstmt->queryId;
+	s->cpu_ms = cpu;
+	s->blks_read = blocks_read_now();
+	s->io_time = pgBufferUsage.blk_read_time;
+	INSTR_TIME_ADD(s->io_time, pgBufferUsage.blk_write_time);
+}
+
+/*
+ * sample_work
+ *		For an execution that sample_start measured: its work in ms (CPU time
+ *		plus block reads), at most its duration.  Forgets the start (a NULL
+ *		work_ms only forgets it).  False when it was not measured.
+ */
+static bool
+sample_work(QueryDesc *qd, double ms, double *work_ms)
+{
+	int			i;
+
+	for (i = nsample_starts - 1; i >= 0; i--)
+	{
+		pfgSampleStart s;
+		double		io_ms;
+		double		cpu;
+		instr_time	io;
+
+		if (sample_starts[i].qd != qd ||
+			sample_starts[i].queryid != qd->plannedstmt->queryId)
+			continue;
+		s = sample_starts[i];
+		sample_starts[i] = sample_starts[--nsample_starts];
+		if (work_ms == NULL)
+			return false;
+		cpu = cpu_now_ms();
+		if (cpu < 0)
+			return false;
+		if (track_io_timing)
+		{
+			io = pgBufferUsage.blk_read_time;
+			INSTR_TIME_ADD(io, pgBufferUsage.blk_write_time);
+			INSTR_TIME_SUBTRACT(io, s.io_time);
+			io_ms = INSTR_TIME_GET_MILLISEC(io);
+		}
+		else
+			io_ms = (blocks_read_now() - s.blks_read) * PFG_ASSUMED_READ_MS;
+		*work_ms = Max(0, Min(ms, (cpu - s.cpu_ms) + io_ms));
+		return true;
+	}
+	return false;
+}
+
+/* Functions whose time is spent waiting, by OID, with the name shown. */
+static const struct
+{
+	Oid			fn;
+	const char *name;
+}			wait_functions[] =
+{
+	{F_PG_SLEEP, "pg_sleep()"},
+	{F_PG_SLEEP_FOR, "pg_sleep_for()"},
+	{F_PG_SLEEP_UNTIL, "pg_sleep_until()"},
+	{F_PG_ADVISORY_LOCK_INT8, "pg_advisory_lock()"},
+	{F_PG_ADVISORY_LOCK_SHARED_INT8, "pg_advisory_lock_shared()"},
+	{F_PG_ADVISORY_LOCK_INT4_INT4, "pg_advisory_lock()"},
+	{F_PG_ADVISORY_LOCK_SHARED_INT4_INT4, "pg_advisory_lock_shared()"},
+	{F_PG_ADVISORY_XACT_LOCK_INT8, "pg_advisory_xact_lock()"},
+	{F_PG_ADVISORY_XACT_LOCK_SHARED_INT8, "pg_advisory_xact_lock_shared()"},
+	{F_PG_ADVISORY_XACT_LOCK_INT4_INT4, "pg_advisory_xact_lock()"},
+	{F_PG_ADVISORY_XACT_LOCK_SHARED_INT4_INT4, "pg_advisory_xact_lock_shared()"}
+};
+
+static bool
+wait_expr_walker(Node *node, const char **what)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, wait_expr_walker,
+								 (void *) what, 0);
+	if (IsA(node, FuncExpr))
+	{
+		Oid			fn = ((FuncExpr *) node)->funcid;
+		int			i;
+
+		for (i = 0; i < lengthof(wait_functions); i++)
+			if (wait_functions[i].fn == fn)
+			{
+				*what = wait_functions[i].name;
+				return true;
+			}
+	}
+	return expression_tree_walker(node, wait_expr_walker, (void *) what);
+}
+
+static bool
+wait_plan_walker(PlanState *ps, const char **what)
+{
+	Plan	   *plan = ps->plan;
+
+	if (wait_expr_walker((Node *) plan->targetlist, what) ||
+		wait_expr_walker((Node *) plan->qual, what))
+		return true;
+	switch (nodeTag(plan))
+	{
+		case T_Result:
+			if (wait_expr_walker(((Result *) plan)->resconstantqual, what))
+				return true;
+			break;
+		case T_FunctionScan:
+			if (wait_expr_walker((Node *) ((FunctionScan *) plan)->functions, what))
+				return true;
+			break;
+		case T_ValuesScan:
+			if (wait_expr_walker((Node *) ((ValuesScan *) plan)->values_lists, what))
+				return true;
+			break;
+		case T_NestLoop:
+		case T_MergeJoin:
+		case T_HashJoin:
+			if (wait_expr_walker((Node *) ((Join *) plan)->joinqual, what))
+				return true;
+			break;
+		case T_ModifyTable:
+			if (wait_expr_walker((Node *) ((ModifyTable *) plan)->returningLists, what))
+				return true;
+			break;
+		default:
+			break;
+	}
+	return planstate_tree_walker(ps, wait_plan_walker, (void *) what);
+}
+
+/*
+ * wait_function
+ *		The name of a function the executed plan calls whose time is spent
+ *		waiting (pg_sleep, the advisory locks), or NULL.  Only for slow or
+ *		sampled executions.
+ */
+static const char *
+wait_function(QueryDesc *qd)
+{
+	const char *what = NULL;
+
+	(void) wait_plan_walker(qd->planstate, &what);
+	return what;
+}
+
+/*
+ * pfg_plan_wait_function_in
+ *		The same for an analysed statement that has not run (or was not
+ *		sampled): a function it calls whose time is spent waiting, or NULL.
+ *		Pure tree walk, no catalog access.
+ */
+const char *
+pfg_plan_wait_function_in(Query *query)
+{
+	const char *what = NULL;
+
+	(void) wait_expr_walker((Node *) query, &what);
+	return what;
 }
 
 /*---- unbounded results ----*/
@@ -381,7 +626,8 @@ text_is_cursor(QueryDesc *qd)
  *		perfguard.unbounded_rows rows.
  */
 static void
-record_unbounded(QueryDesc *qd, const pfgStmtKey *key, int64 rows, double ms)
+record_unbounded(QueryDesc *qd, const pfgStmtKey *key, int64 rows, double ms,
+				 const char *route)
 {
 	pfgFound	x;
 	Plan	   *scan = NULL;
@@ -427,6 +673,6 @@ record_unbounded(QueryDesc *qd, const pfgStmtKey *key, int64 rows, double ms)
 	PG_END_TRY();
 
 	/* relid stays 0: one unbounded_result per statement */
-	pfg_plans_record_findings(key, &x, 1, ms);
+	pfg_plans_record_findings(key, &x, 1, ms, route);
 }
 

@@ -14,6 +14,7 @@
 #define PFG_PLAN_SAMPLE_H
 
 #include "executor/execdesc.h"
+#include "nodes/parsenodes.h"
 
 #include "perfguard.h"
 
@@ -31,5 +32,6 @@ extern void pfg_plan_executor_start(QueryDesc *queryDesc, bool track);
 extern void pfg_plan_executor_end(QueryDesc *queryDesc,
 								  const pfgStmtKey *key, double ms,
 								  int64 rows);
+extern const char *pfg_plan_wait_function_in(Query *query);
 
 #endif							/* PFG_PLAN_SAMPLE_H */

@@ -3,6 +3,9 @@
  * report.c
  *		Rules every report-time function follows, in one place:
  *		- the clear error when perfguard is not preloaded;
+ *		- perfguard's own statements are marked (pfg_report_self), so that
+ *		  the executor hooks record no plan sample and no finding for a
+ *		  report reading the views;
  *		- who may see query text, parameters and plans: superusers, members
  *		  of pg_read_all_stats, and the statement's own user (as
  *		  pg_stat_statements); everyone sees the counters;
@@ -35,12 +38,22 @@
 #include "store.h"
 
 /*
+ * Set while a top-level statement calls one of perfguard's SQL functions
+ * (every one of them starts with pfg_check_preloaded): perfguard.c's
+ * ExecutorEnd then records no plan sample and no finding for it, and clears
+ * it at the end of the top-level statement.  Backend-local.
+ */
+bool		pfg_report_self = false;
+
+/*
  * pfg_check_preloaded
- *		The clear error when shared memory is not there.
+ *		The clear error when shared memory is not there.  Marks the current
+ *		statement as perfguard's own.
  */
 void
 pfg_check_preloaded(void)
 {
+	pfg_report_self = true;
 	if (!pfg_store_ready())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

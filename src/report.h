@@ -18,6 +18,8 @@
 
 #include "perfguard.h"
 
+extern bool pfg_report_self;
+
 extern void pfg_check_preloaded(void);
 extern bool pfg_report_sees_all(void);
 extern bool pfg_report_may_see(Oid userid);

@@ -97,6 +97,7 @@ typedef struct scopeActions
 	uint64		queryid;
 	uint64		parent_queryid;
 	char		label[PFG_ROUTE_LEN];
+	int			framework;		/* pfgFramework of the request */
 } scopeActions;
 
 /*---- backend-local state ----*/
@@ -110,6 +111,7 @@ static struct
 	bool		active;
 	pfgReqKey	key;
 	char		label[PFG_ROUTE_LEN];
+	int			framework;		/* pfgFramework of its tags */
 	TimestampTz last_end;		/* end of this backend's last statement in it */
 	int			running;		/* its statements running here */
 	pfgReqKey	running_key;
@@ -131,6 +133,7 @@ typedef struct commentSlot
 	int			span_off;		/* span id position in text, or -1 */
 	bool		tagged;
 	int			flags;			/* PFG_TAG_* */
+	int			framework;		/* pfgFramework of the framework tag */
 	uint64		keyhash;
 	char		key[PFG_COMMENT_LEN];
 	char		label[PFG_ROUTE_LEN];
@@ -143,15 +146,14 @@ static commentSlot comments[PFG_COMMENT_SLOTS] = {
 static commentSlot *last_comment = &comments[0];
 static int	comment_victim = 0;
 
+/* the last top-level execution (perfguard's own reports; issue 17) */
+static pfgScopeRef last_exec_ref;
+
 /* The current statement carries perfguard='ignore'. */
 static bool stmt_ignore = false;
 
 /* The current statement is test traffic (perfguard='test'). */
 static bool stmt_test = false;
-
-/* An example parameter set captured for the next flush of its fingerprint. */
-static char *pending_example = NULL;
-static uint64 pending_example_qid = 0;
 
 /*
  * The fix of an N+1, for the guard's hint: derived from the catalogs by a
@@ -166,8 +168,6 @@ static void local_end(void);
 static void state_account(pfgReqState *st);
 static void shared_end_cb(pfgReqState *st);
 static void scope_atexit(int code, Datum arg);
-static void capture_example(uint64 queryid, const char *src, int loc,
-							int len, ParamListInfo params);
 static void scope_guard(int action, int sqlstate, const scopeActions *a,
 						const char *src, int loc, int len);
 
@@ -180,20 +180,6 @@ void
 pfg_scope_set_fix_fn(pfg_fix_fn fn)
 {
 	scope_fix_fn = fn;
-}
-
-/*
- * forget_example
- *		The example parameter set went to the findings (or is no longer
- *		wanted).
- */
-static void
-forget_example(void)
-{
-	if (pending_example)
-		pfree(pending_example);
-	pending_example = NULL;
-	pending_example_qid = 0;
 }
 
 /*
@@ -251,6 +237,7 @@ state_begin(pfgReqState *st, bool explicit_scope, bool tagged,
 	st->dirty = false;
 	st->too_many_done = false;
 	st->test = false;
+	st->framework = PFG_FW_NONE;
 	st->keyhash = keyhash;
 	st->userid = GetUserId();
 	st->dbid = MyDatabaseId;
@@ -377,8 +364,8 @@ local_end(void)
 {
 	if (local_st == NULL || !local_st->open)
 		return;
-	pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
-	forget_example();
+	pfg_scope_flush_state(local_st, true);
+	pfg_scope_forget_example();
 	state_account(local_st);
 	local_st->open = false;
 	local_st->nfps = 0;
@@ -408,7 +395,7 @@ state_summary(pfgReqState *st, pfgRequestKey *rkey, pfgRequestDelta *d)
 	{
 		pfgReqFp   *fp = &fps[i];
 
-		if (fp->ignore_state == 2)
+		if (fp->ignore_state == 2 || fp->self)
 			continue;
 		d->had_n_plus_one |= fp->np_fired;
 		d->had_duplicate |= fp->dup_fired;
@@ -479,7 +466,7 @@ shared_end_cb(pfgReqState *st)
 {
 	if (!st->open)
 		return;
-	pfg_scope_flush_state(st, NULL, 0);
+	pfg_scope_flush_state(st, false);
 	state_account(st);
 	st->open = false;
 }
@@ -599,6 +586,7 @@ comment_slot(const char *cstart, int clen)
 	c->tagged = pfg_parse_tags(cstart, clen, c->key, sizeof(c->key),
 							   c->label, sizeof(c->label), &c->flags);
 	c->keyhash = c->tagged ? key_hash64(c->key) : 0;
+	c->framework = pfg_tag_framework(cstart, clen);
 	if (clen < PFG_COMMENT_LEN)
 	{
 		memcpy(c->text, cstart, clen);
@@ -661,6 +649,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 					shreq.key.dbid = MyDatabaseId;
 					shreq.key.idhash = keyhash;
 					strlcpy(shreq.label, cslot->label, sizeof(shreq.label));
+					shreq.framework = cslot->framework;
 					shreq.active = true;
 				}
 			}
@@ -672,6 +661,10 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 				local_begin(false, true, keyhash, cslot->label);
 			}
 		}
+		/* the framework of any tagged statement (explicit scopes too) */
+		if (!shreq.active && local_st->open &&
+			local_st->framework == PFG_FW_NONE)
+			local_st->framework = cslot->framework;
 	}
 
 	if (shreq.active)
@@ -744,20 +737,21 @@ pfg_scope_statement_end(double exec_ms)
 		end = GetCurrentTimestamp();
 
 	if (shreq.active)
-	{
 		shreq.last_end = end;
-		return;
-	}
-	if (local_st == NULL || !local_st->open)
-		return;
-	local_st->last_end = end;
-	if (local_st->dirty)
+	else if (local_st != NULL && local_st->open)
 	{
-		pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
-		forget_example();
+		local_st->last_end = end;
+		if (local_st->dirty)
+		{
+			pfg_scope_flush_state(local_st, true);
+			pfg_scope_forget_example();
+		}
+		if (local_st->end_after)
+			local_end();
 	}
-	if (local_st->end_after)
-		local_end();
+	/* fixes of new findings: not after transaction control (a utility) */
+	if (unlikely(pfg_pending_fixes > 0) && exec_ms >= 0)
+		pfg_scope_drain_fixes(scope_fix_fn);
 }
 
 /*---- detectors ----*/
@@ -1035,6 +1029,7 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	act->parent_queryid = fp->parent_queryid;
 	act->queries = st->queries;
 	act->queryid = queryid;
+	act->framework = st->framework;
 	/* the label only for a message (a copy: the state may be shared) */
 	if (act->np_action != PFG_GUARD_OFF || act->dup_action != PFG_GUARD_OFF ||
 		act->too_many || act->np_update || act->dup_update ||
@@ -1054,6 +1049,8 @@ shared_acquire(const pfgReqKey *key, bool create, LWLock **lock)
 
 	if (st != NULL && create && !st->open)
 		state_begin(st, false, true, key->idhash, shreq.label);
+	if (st != NULL && create && st->framework == PFG_FW_NONE)
+		st->framework = shreq.framework;
 	return st;
 }
 
@@ -1081,6 +1078,10 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	act.too_many = act.capture = false;
 	act.np_update = act.dup_update = act.too_many_update = false;
 	act.label[0] = '\0';
+	act.framework = PFG_FW_NONE;
+
+	if (unlikely(pfg_pending_fixes > 0))
+		pfg_scope_drain_fixes(scope_fix_fn);
 
 	exec_seq++;
 	if (shreq.active)
@@ -1107,9 +1108,10 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		detect(local_st, ref, queryid, cmd, paramhash, batched, &act);
 	else
 		return;
+	last_exec_ref = *ref;
 
 	if (act.capture)
-		capture_example(queryid, src, loc, len, params);
+		pfg_scope_capture_example(queryid, src, loc, len, params);
 	if (act.np_action != PFG_GUARD_OFF)
 		scope_guard(act.np_action, ERRCODE_PFG_N_PLUS_ONE, &act, src, loc, len);
 	else if (act.np_update)
@@ -1138,37 +1140,6 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 }
 
 /*
- * capture_example
- *		Keep one example parameter set for a finding (capture_parameters),
- *		until the flush at the end of this statement.  Output functions may
- *		fail: such a failure only loses the example.
- */
-static void
-capture_example(uint64 queryid, const char *src, int loc, int len,
-				ParamListInfo params)
-{
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	char	   *volatile example = NULL;
-
-	PG_TRY();
-	{
-		example = pfg_format_params(src, loc, len, params);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(TopMemoryContext);
-		FlushErrorState();
-		example = NULL;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
-	if (pending_example)
-		pfree(pending_example);
-	pending_example = example;
-	pending_example_qid = queryid;
-}
-
-/*
  * scope_guard
  *		Apply a guard setting to the statement that crossed a threshold.  The
  *		message names the repeated statement and the count; the hint gives the
@@ -1193,17 +1164,13 @@ scope_guard(int action, int sqlstate, const scopeActions *a,
 		text = pfg_normalize_query(src, loc, &n);
 		if (sqlstate == ERRCODE_PFG_N_PLUS_ONE)
 		{
-			char	   *t,
-					   *c,
-					   *h;
+			pfgFix		fix;
+			const char *q = text;
 
 			parent = pfg_store_get_query(GetUserId(), MyDatabaseId,
 										 a->parent_queryid, true);
 			if (scope_fix_fn)
-			{
-				scope_fix_fn(parent, text, &t, &c, &h);
-				hint = h;
-			}
+				hint = scope_fix_fn(parent, &q, 1, a->framework, &fix);
 		}
 	}
 	PG_CATCH();
@@ -1303,9 +1270,9 @@ pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		st->last_end = GetCurrentStatementStartTimestamp() +
 			(TimestampTz) (ms * 1000.0);
 		if (st->dirty)
-			pfg_scope_flush_state(st, pending_example, pending_example_qid);
+			pfg_scope_flush_state(st, true);
 		LWLockRelease(lock);
-		forget_example();
+		pfg_scope_forget_example();
 		return;
 	}
 	if (local_st != NULL)
@@ -1375,12 +1342,16 @@ pfg_scope_abort(void)
 void
 pfg_scope_flush(void)
 {
+	/* the views call this: the running statement is a report */
+	pfg_scope_exclude(&last_exec_ref);
 	if (local_st != NULL && local_st->open && local_st->dirty)
 	{
-		pfg_scope_flush_state(local_st, pending_example, pending_example_qid);
-		forget_example();
+		pfg_scope_flush_state(local_st, true);
+		pfg_scope_forget_example();
 	}
 	pfg_requests_expire(GetCurrentTimestamp(), shared_end_cb);
+	if (pfg_pending_fixes > 0)
+		pfg_scope_drain_fixes(scope_fix_fn);
 }
 
 /*
@@ -1449,8 +1420,8 @@ pfg_scope_end_explicit(int64 *queries, double *total_ms, int32 *n_plus_one,
 	*n_plus_one = *duplicates = *write_loops = 0;
 	for (i = 0; i < local_st->nfps; i++)
 	{
-		if (fps[i].ignore_state == 2)
-			continue;			/* suppressed */
+		if (fps[i].ignore_state == 2 || fps[i].self)
+			continue;			/* suppressed, or perfguard's own */
 		if (fps[i].np_fired)
 			(*n_plus_one)++;
 		if (fps[i].dup_fired)
@@ -1463,4 +1434,42 @@ pfg_scope_end_explicit(int64 *queries, double *total_ms, int32 *n_plus_one,
 		local_st->queries--;
 	local_end();
 	return true;
+}
+
+/*---- findings: route, report statements, fixes (issue 17) ----*/
+
+/*
+ * pfg_scope_route
+ *		The label (route) of the current statement's request, or NULL: the
+ *		plan samples of a statement carry the route of the request that ran
+ *		it.
+ */
+const char *
+pfg_scope_route(void)
+{
+	if (shreq.active)
+		return shreq.label;
+	return (local_st != NULL && local_st->open) ? local_st->label : NULL;
+}
+
+/*
+ * pfg_scope_exclude
+ *		The execution "ref" was perfguard's own report statement (report.c
+ *		marked it while it ran): its fingerprint records no finding and flags
+ *		no request.  Called at its end, before the statement's flush.
+ */
+void
+pfg_scope_exclude(const pfgScopeRef *ref)
+{
+	pfgReqState *st = local_st;
+	LWLock	   *lock = NULL;
+
+	if (ref->gen == 0 || ref->fpidx < 0 || !pfg_store_ready())
+		return;
+	if (ref->shared)
+		st = shared_acquire(&ref->key, false, &lock);
+	if (st != NULL && st->open && ref->gen == st->gen && ref->fpidx < st->nfps)
+		pfg_req_fps(st)[ref->fpidx].self = true;
+	if (lock)
+		LWLockRelease(lock);
 }

@@ -20,6 +20,7 @@
 #include "nodes/parsenodes.h"
 
 #include "perfguard.h"
+#include "scope_findings.h"
 #include "store.h"
 #include "store_requests.h"
 
@@ -33,14 +34,6 @@ typedef struct pfgScopeRef
 	bool		shared;			/* a request with an id: in the shared table */
 	pfgReqKey	key;			/* which one */
 } pfgScopeRef;
-
-/*
- * Derives the fix of an N+1 from its parent's and its own normalised text
- * (table_name, column_name, suggestion; palloc'd).  Never raises an error.
- */
-typedef void (*pfg_fix_fn) (const char *parent_query, const char *query,
-							char **table_name, char **column_name,
-							char **suggestion);
 
 extern void pfg_scope_set_fix_fn(pfg_fix_fn fn);
 
@@ -68,5 +61,7 @@ extern void pfg_scope_begin_explicit(const char *label);
 extern bool pfg_scope_end_explicit(int64 *queries, double *total_ms,
 								   int32 *n_plus_one, int32 *duplicates,
 								   int32 *write_loops);
+extern const char *pfg_scope_route(void);
+extern void pfg_scope_exclude(const pfgScopeRef *ref);
 
 #endif							/* PFG_SCOPE_H */

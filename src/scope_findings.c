@@ -10,6 +10,12 @@
  * lock of a shared request.  Collected findings live in backend-local
  * memory (at most PFG_MAX_COLLECTED), only when a guard is at 'collect'.
  *
+ * The fix of a new N+1 or sequence finding is derived once, by a backend of
+ * its database (issue 17): the store says when a finding has no fix yet,
+ * the flush queues it here (a copy, under the lock is fine), and scope.c
+ * drains the queue with the registered fix function where a subtransaction
+ * may start (pfg_scope_drain_fixes).
+ *
  * Copyright (c) 2026, perfguard developers
  *
  * IDENTIFICATION
@@ -19,9 +25,13 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
+#include "access/xact.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "fingerprint.h"
 #include "scope_findings.h"
 #include "store.h"
 #include "store_requests.h"
@@ -176,18 +186,154 @@ pfg_scope_check_collected(void)
 			 errhint("Fix each one (the fix is given), or suppress it with perfguard.ignore().")));
 }
 
+/*---- fixes to derive ----*/
+
+#define PFG_MAX_PENDING_FIXES	16
+
+typedef struct pendingFix
+{
+	pfgFindingKey key;
+	int			framework;
+	int			nq;
+	uint64		queries[PFG_SEQ_MAX];
+} pendingFix;
+
+static pendingFix pending_fixes[PFG_MAX_PENDING_FIXES];
+int			pfg_pending_fixes = 0;
+
+/*
+ * fix_queue
+ *		Remember a finding whose fix this backend claimed.  Only findings of
+ *		this backend's database (another backend may end a request of another
+ *		database by its idle gap; that database's catalog is not readable
+ *		here).  A full queue drops it; the report then derives the fix when
+ *		it runs in the finding's database.  Plain copies: safe under a lock.
+ */
+static void
+fix_queue(const pfgFindingKey *key, int framework, int nq,
+		  const uint64 *queries)
+{
+	pendingFix *pf;
+
+	if (key->dbid != MyDatabaseId || pfg_pending_fixes >= PFG_MAX_PENDING_FIXES)
+		return;
+	pf = &pending_fixes[pfg_pending_fixes++];
+	pf->key = *key;
+	pf->framework = framework;
+	pf->nq = Min(nq, PFG_SEQ_MAX);
+	memcpy(pf->queries, queries, sizeof(uint64) * pf->nq);
+}
+
+/*
+ * pfg_scope_drain_fixes
+ *		Derive (with "fn", which perfguard.c registers with the scope) and
+ *		store the fixes of the queued findings.  The callers are executor
+ *		paths, never transaction control: "fn" starts a subtransaction, which
+ *		BeginInternalSubTransaction refuses (FATAL) in the middle of BEGIN,
+ *		SAVEPOINT or ROLLBACK; here only inside a healthy transaction, outside
+ *		parallel mode.  Each entry leaves the queue before its fix is
+ *		derived, so a failure (a query cancel, re-thrown) never repeats.
+ *		Once per new finding, never per statement.
+ */
+void
+pfg_scope_drain_fixes(pfg_fix_fn fn)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+
+	if (fn == NULL || !IsTransactionState() ||
+		IsAbortedTransactionBlockState() || IsInParallelMode() ||
+		!pfg_store_ready())
+		return;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "perfguard fixes",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	while (pfg_pending_fixes > 0)
+	{
+		pendingFix	pf = pending_fixes[--pfg_pending_fixes];
+		const char *texts[PFG_SEQ_MAX];
+		char	   *parent;
+		pfgFix	   *fix = palloc0(sizeof(pfgFix));
+		int			i;
+
+		parent = pfg_store_get_query_any(pf.key.userid, pf.key.dbid,
+										 pf.key.parent_queryid);
+		for (i = 0; i < pf.nq; i++)
+			texts[i] = pfg_store_get_query_any(pf.key.userid, pf.key.dbid,
+											   pf.queries[i]);
+		(void) fn(parent, texts, pf.nq, pf.framework, fix);
+		pfg_store_set_finding_fix(&pf.key, fix);
+		MemoryContextReset(cxt);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/*---- example parameters ----*/
+
+/* An example parameter set captured for the next flush of its fingerprint. */
+static char *pending_example = NULL;
+static uint64 pending_example_qid = 0;
+
+/*
+ * pfg_scope_capture_example
+ *		Keep one example parameter set for a finding (capture_parameters),
+ *		until the flush at the end of this statement.  Output functions may
+ *		fail: such a failure only loses the example.
+ */
+void
+pfg_scope_capture_example(uint64 queryid, const char *src, int loc, int len,
+						  ParamListInfo params)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	char	   *volatile example = NULL;
+
+	PG_TRY();
+	{
+		example = pfg_format_params(src, loc, len, params);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(TopMemoryContext);
+		FlushErrorState();
+		example = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	if (pending_example)
+		pfree(pending_example);
+	pending_example = example;
+	pending_example_qid = queryid;
+}
+
+/*
+ * pfg_scope_forget_example
+ *		The example parameter set went to the findings (or is no longer
+ *		wanted).
+ */
+void
+pfg_scope_forget_example(void)
+{
+	if (pending_example)
+		pfree(pending_example);
+	pending_example = NULL;
+	pending_example_qid = 0;
+}
+
 /*---- flushing findings ----*/
 
 /*
  * pfg_scope_flush_state
  *		Push what changed in a request since its last flush into the findings
- *		table, as deltas.  "example" is an example parameter set captured for
- *		fingerprint "example_qid" (or NULL).  Only copies: safe under the
- *		request's lock.
+ *		table, as deltas, "with_example": with the example parameter set this
+ *		backend captured for one of its fingerprints, if any.  Only copies:
+ *		safe under the request's lock.
  */
 void
-pfg_scope_flush_state(pfgReqState *st, const char *example, uint64 example_qid)
+pfg_scope_flush_state(pfgReqState *st, bool with_example)
 {
+	const char *example = with_example ? pending_example : NULL;
+	uint64		example_qid = pending_example_qid;
 	pfgReqFp   *fps = pfg_req_fps(st);
 	pfgFindingKey key;
 	int			i;
@@ -207,6 +353,8 @@ pfg_scope_flush_state(pfgReqState *st, const char *example, uint64 example_qid)
 		if (!fp->dirty)
 			continue;
 		fp->dirty = false;
+		if (fp->self)
+			continue;			/* perfguard's own report statement */
 		mean = fp->repeats > 0 ? fp->total_ms / fp->repeats : 0;
 
 		memset(&key, 0, sizeof(key));
@@ -236,9 +384,11 @@ pfg_scope_flush_state(pfgReqState *st, const char *example, uint64 example_qid)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = ex;
+			d.framework = st->framework;
 			if (fp->seq_idx >= 0)
 				d.seq_id = st->seqs[fp->seq_idx].id;
-			pfg_store_record_finding(&key, st->label, &d, &fp->hint[0]);
+			if (pfg_store_record_finding(&key, st->label, &d, &fp->hint[0]))
+				fix_queue(&key, st->framework, 1, &fp->queryid);
 			fp->fl_np = true;
 			fp->fl_np_repeats = fp->repeats;
 			fp->fl_np_wasted = wasted;
@@ -260,6 +410,7 @@ pfg_scope_flush_state(pfgReqState *st, const char *example, uint64 example_qid)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = ex;
+			d.framework = st->framework;
 			pfg_store_record_finding(&key, st->label, &d, &fp->hint[1]);
 			fp->fl_dup = true;
 			fp->fl_dup_execs = fp->dup_execs;
@@ -281,6 +432,7 @@ pfg_scope_flush_state(pfgReqState *st, const char *example, uint64 example_qid)
 			d.scope_wasted_ms = wasted;
 			d.cmdtype = fp->cmd;
 			d.example_params = ex;
+			d.framework = st->framework;
 			pfg_store_record_finding(&key, st->label, &d, &fp->hint[2]);
 			fp->fl_wl = true;
 			fp->fl_wl_repeats = fp->repeats;
@@ -331,7 +483,9 @@ pfg_scope_flush_state(pfgReqState *st, const char *example, uint64 example_qid)
 		d.cmdtype = CMD_SELECT;
 		d.nseq = sq->n;
 		d.seq = members;
-		pfg_store_record_finding(&key, st->label, &d, NULL);
+		d.framework = st->framework;
+		if (pfg_store_record_finding(&key, st->label, &d, NULL))
+			fix_queue(&key, st->framework, sq->n, members);
 		sq->fl_occ = true;
 		sq->fl_repeats = iters;
 		sq->fl_wasted = wasted;

@@ -10,7 +10,8 @@
  * ignored), else request_id, else the set of route, controller, action and
  * framework tags.  perfguard='ignore' suppresses the statement's findings;
  * perfguard='test' (or environment='test') marks test traffic, which the
- * reports leave out unless perfguard.include_test is on.
+ * reports leave out unless perfguard.include_test is on.  The framework tag
+ * also says which vocabulary the fixes should speak (pfg_tag_framework).
  * Both functions are on the hot path (scope.c calls them only for a comment
  * that differs from the previous statement's), so they allocate nothing.
  *
@@ -321,3 +322,41 @@ pfg_parse_tags(const char *comment, int clen, char *key, int keylen,
 	return true;
 }
 
+
+/*
+ * pfg_tag_framework
+ *		The pfgFramework named by the "framework" tag of a comment: django
+ *		(sqlcommenter's Django sends "django:3.2"), rails (also
+ *		active_record/activerecord), flask or sqlalchemy; PFG_FW_NONE when
+ *		absent or another one.  Called only for a comment that differs from
+ *		the previous statement's; allocates nothing.
+ */
+int
+pfg_tag_framework(const char *comment, int clen)
+{
+	const char *p = memmem(comment, clen, "framework='", 11);
+	char		v[32];
+	int			n = 0;
+
+	if (p == NULL || (p > comment && p[-1] != ',' && !scanner_isspace(p[-1])))
+		return PFG_FW_NONE;
+	p += 11;
+	while (p < comment + clen && *p != '\'' && n < (int) sizeof(v) - 1)
+	{
+		char		c = *p++;
+
+		/* "%3A" (':'), "%2F", ...: the name ends there */
+		if (c == '%' || c == ':' || c == '/' || c == ' ')
+			break;
+		v[n++] = pg_ascii_tolower((unsigned char) c);
+	}
+	v[n] = '\0';
+	if (strncmp(v, "django", 6) == 0)
+		return PFG_FW_DJANGO;
+	if (strncmp(v, "rails", 5) == 0 || strncmp(v, "active_record", 13) == 0 ||
+		strncmp(v, "activerecord", 12) == 0)
+		return PFG_FW_RAILS;
+	if (strncmp(v, "flask", 5) == 0 || strncmp(v, "sqlalchemy", 10) == 0)
+		return PFG_FW_SQLALCHEMY;
+	return PFG_FW_NONE;
+}

@@ -24,6 +24,7 @@ extern bool pfg_trailing_comment(const char *src, int loc, int len,
 extern bool pfg_parse_tags(const char *comment, int clen,
 						   char *key, int keylen, char *label, int labellen,
 						   int *flags);
+extern int	pfg_tag_framework(const char *comment, int clen);
 
 /* Does a scope key from pfg_parse_tags name one request (a request id)? */
 static inline bool

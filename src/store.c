@@ -9,7 +9,8 @@
  * This file is the only owner of shared memory: pfg_store_shmem_request
  * sums the sizes of every part (its five tables, built on table.c; the plan
  * tables of store_plans.c; the remembered advice of store_advice.c; the
- * execution evidence of the index advisor, store_evidence.c) and
+ * execution evidence of the index advisor, store_evidence.c; the cached
+ * advice and index sightings of store_cache.c) and
  * requests their LWLock tranches, and pfg_store_shmem_startup creates or
  * attaches to each part and, in the postmaster, loads the saved files and
  * registers the one shutdown callback that writes them.
@@ -61,6 +62,7 @@
 #include "persist.h"
 #include "store.h"
 #include "store_advice.h"
+#include "store_cache.h"
 #include "store_evidence.h"
 #include "text_mask.h"
 #include "store_plans.h"
@@ -69,7 +71,7 @@
 #define PFG_NTABLES			5
 #define PFG_DUMP_FILE		"pg_stat/perfguard.stat"
 #define PFG_FILE_MAGIC		0x50464731	/* "PFG1" */
-#define PFG_FILE_FORMAT		2
+#define PFG_FILE_FORMAT		3	/* 3: findings carry their fix */
 
 /* Global shared state. */
 typedef struct pfgSharedState
@@ -187,6 +189,8 @@ pfg_store_shmem_request(void)
 	RequestNamedLWLockTranche("perfguard_plans", PFG_PLANS_NLOCKS);
 	RequestAddinShmemSpace(pfg_advice_shmem_size());
 	RequestNamedLWLockTranche("perfguard_advice", 1);
+	RequestAddinShmemSpace(pfg_cache_shmem_size());
+	RequestNamedLWLockTranche("perfguard_cache", PFG_CACHE_NLOCKS);
 	RequestAddinShmemSpace(pfg_requests_shmem_size());
 	RequestNamedLWLockTranche("perfguard_requests", PFG_NPARTS);
 	RequestAddinShmemSpace(pfg_evidence_shmem_size());
@@ -235,6 +239,7 @@ pfg_store_shmem_startup(void)
 	}
 	pfg_plans_shmem_attach(GetNamedLWLockTranche("perfguard_plans"));
 	pfg_advice_shmem_attach(&(GetNamedLWLockTranche("perfguard_advice"))->lock);
+	pfg_cache_shmem_attach(GetNamedLWLockTranche("perfguard_cache"));
 	reqbase = ShmemInitStruct("perfguard_requests", pfg_requests_shmem_size(),
 							  &reqfound);
 	pfg_requests_shmem_attach(reqbase, !reqfound,
@@ -251,6 +256,7 @@ pfg_store_shmem_startup(void)
 	{
 		store_load();
 		pfg_advice_load();
+		pfg_cache_load();
 	}
 }
 
@@ -487,9 +493,13 @@ pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
 
 /*
  * pfg_store_record_finding
- *		Add a delta to an N+1 / duplicate / write-loop finding.
+ *		Add a delta to an N+1 / duplicate / write-loop / sequence finding.
+ *		Returns true when the caller should derive the finding's fix and store
+ *		it with pfg_store_set_finding_fix(): an N+1 or a sequence whose fix is
+ *		neither stored nor being derived by another backend (the claim is
+ *		taken here, under the entry's spinlock, so once per new finding).
  */
-void
+bool
 pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 						 const pfgFindingDelta *d, void **hint)
 {
@@ -497,10 +507,12 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 	pfgFindingEntry *e = NULL;
 	LWLock	   *lock;
 	bool		created = false;
+	bool		claim = false;
 	slock_t    *mutex;
+	TimestampTz now = GetCurrentStatementStartTimestamp();
 
 	if (!pfg_shared)
-		return;
+		return false;
 
 	/*
 	 * The caller's hint is where this finding was last time: a request
@@ -514,7 +526,7 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 	{
 		e = pfg_table_upsert(t, key, &lock, &created);
 		if (e == NULL)
-			return;
+			return false;
 		if (hint)
 			*hint = e;
 	}
@@ -522,6 +534,7 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 	{
 		strlcpy(e->route, route ? route : "", PFG_ROUTE_LEN);
 		e->cmdtype = d->cmdtype;
+		e->fix_state = PFG_FIX_NONE;
 	}
 	mutex = pfg_table_mutex(e);
 	SpinLockAcquire(mutex);
@@ -549,7 +562,9 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 	e->max_repeats = Max(e->max_repeats, d->scope_repeats);
 	e->max_distinct = Max(e->max_distinct, d->scope_distinct);
 	e->max_duplicates = Max(e->max_duplicates, d->scope_max_same);
-	e->last_seen = GetCurrentStatementStartTimestamp();
+	e->last_seen = now;
+	if (d->framework != PFG_FW_NONE)
+		e->framework = (int8) d->framework;
 	if (d->example_params && e->example_params[0] == '\0')
 		strlcpy(e->example_params, d->example_params, PFG_PARAMS_LEN);
 	if (d->seq_id != 0)
@@ -559,7 +574,47 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 		e->nseq = Min(d->nseq, PFG_SEQ_MAX);
 		memcpy(e->seq, d->seq, sizeof(uint64) * e->nseq);
 	}
+	if ((key->kind == PFG_FIND_NPLUSONE || key->kind == PFG_FIND_SEQUENCE) &&
+		(e->fix_state == PFG_FIX_NONE ||
+		 (e->fix_state == PFG_FIX_CLAIMED &&
+		  now - e->fix_claimed > (TimestampTz) PFG_FIX_CLAIM_SECS * USECS_PER_SEC)))
+	{
+		e->fix_state = PFG_FIX_CLAIMED;
+		e->fix_claimed = now;
+		claim = true;
+	}
 	SpinLockRelease(mutex);
+	LWLockRelease(lock);
+	return claim;
+}
+
+/*
+ * pfg_store_set_finding_fix
+ *		Store the fix derived for a finding (after pfg_store_record_finding
+ *		returned true).  Nothing happens when the finding was evicted or
+ *		reset meanwhile.  Only copies under the locks.
+ */
+void
+pfg_store_set_finding_fix(const pfgFindingKey *key, const pfgFix *fix)
+{
+	pfgTable   *t = &pfg_tables[PFG_TAB_FINDING];
+	uint32		hash;
+	LWLock	   *lock;
+	pfgFindingEntry *e;
+
+	if (!pfg_shared)
+		return;
+	hash = pfg_table_hash(key, sizeof(*key));
+	lock = pfg_table_lock(t, hash);
+	LWLockAcquire(lock, LW_SHARED);
+	e = pfg_table_lookup(t, key, hash);
+	if (e != NULL)
+	{
+		SpinLockAcquire(pfg_table_mutex(e));
+		memcpy(&e->fix, fix, sizeof(pfgFix));
+		e->fix_state = PFG_FIX_DONE;
+		SpinLockRelease(pfg_table_mutex(e));
+	}
 	LWLockRelease(lock);
 }
 
@@ -738,8 +793,9 @@ ignore_probe(const pfgIgnoreKey *key)
 
 /*
  * pfg_store_is_ignored
- *		Is a finding on this fingerprint or route suppressed?  Called when a
- *		detector fires, not per statement.
+ *		Is a finding on this fingerprint, this route, or this fingerprint on
+ *		this route suppressed?  Called when a detector fires, not per
+ *		statement.
  */
 bool
 pfg_store_is_ignored(uint64 queryid, uint32 route_hash)
@@ -755,6 +811,12 @@ pfg_store_is_ignored(uint64 queryid, uint32 route_hash)
 		return true;
 	memset(&key, 0, sizeof(key));
 	key.kind = PFG_IGNORE_ROUTE;
+	key.route_hash = route_hash;
+	if (ignore_probe(&key))
+		return true;
+	memset(&key, 0, sizeof(key));
+	key.kind = PFG_IGNORE_QUERYID_ROUTE;
+	key.queryid = queryid;
 	key.route_hash = route_hash;
 	return ignore_probe(&key);
 }
@@ -826,6 +888,51 @@ pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid, bool toplevel)
 	return (e && buf[0]) ? pstrdup(buf) : NULL;
 }
 
+/*
+ * pfg_store_get_query_any
+ *		The text of a statement run at top level, else nested (the query of a
+ *		cursor, a statement in a function): the parent of an N+1 may be
+ *		either.
+ */
+char *
+pfg_store_get_query_any(Oid userid, Oid dbid, uint64 queryid)
+{
+	char	   *t = pfg_store_get_query(userid, dbid, queryid, true);
+
+	return t ? t : pfg_store_get_query(userid, dbid, queryid, false);
+}
+
+/*
+ * pfg_store_get_statement
+ *		Copy a statement's entry (counters and text) into *out; false when
+ *		there is none.  Copied under the entry's spinlock.
+ */
+bool
+pfg_store_get_statement(const pfgStmtKey *key, pfgStmtEntry *out)
+{
+	pfgTable   *t = &pfg_tables[PFG_TAB_STMT];
+	uint32		hash;
+	LWLock	   *lock;
+	pfgStmtEntry *e;
+
+	if (!pfg_shared || key->queryid == 0)
+		return false;
+	hash = pfg_table_hash(key, sizeof(*key));
+	lock = pfg_table_lock(t, hash);
+	LWLockAcquire(lock, LW_SHARED);
+	e = pfg_table_lookup(t, key, hash);
+	if (e)
+	{
+		SpinLockAcquire(pfg_table_mutex(e));
+		memcpy(out, e, sizeof(pfgStmtEntry));
+		SpinLockRelease(pfg_table_mutex(e));
+	}
+	LWLockRelease(lock);
+	if (e)
+		out->query[PFG_QUERY_LEN - 1] = '\0';
+	return e != NULL;
+}
+
 void
 pfg_store_count_dropped_event(void)
 {
@@ -845,6 +952,7 @@ pfg_store_reset(void)
 	int			i;
 
 	pfg_plans_reset();
+	pfg_cache_reset();
 	pfg_requests_reset();
 	pfg_evidence_reset();
 
@@ -932,6 +1040,7 @@ store_shmem_shutdown(int code, Datum arg)
 		return;
 	store_dump();
 	pfg_advice_dump();
+	pfg_cache_dump();
 }
 
 typedef struct pfgDumpCtx

@@ -71,6 +71,43 @@ typedef struct pfgExecStats
 	int64		n_plus_one_calls;
 } pfgExecStats;
 
+/*---- the fix of an N+1 or a repeating sequence ----*/
+#define PFG_FIX_SQL_LEN			384
+#define PFG_FIX_PART_LEN		160
+
+/*
+ * The fix of an N+1 (or of every member of a repeating sequence), derived by
+ * nplusone_fix.c from the catalog of the finding's database, in parts that
+ * merge: the relations to load with the parent, named in each framework's
+ * vocabulary (lists joined by ", "), and texts that do not merge (the
+ * "extra" parts: a deferred field, an aggregate per row).  Plain text, no
+ * parameter value.  Stored with the finding so that a report run from any
+ * database shows it.
+ */
+typedef struct pfgFix
+{
+	bool		found;			/* something more precise than the generic fix */
+	bool		inferred;		/* a relation was inferred from column names */
+	int16		nrel;			/* relations named */
+	char		table_name[NAMEDATALEN];	/* the repeated filter */
+	char		column_name[NAMEDATALEN];
+	char		sql[PFG_FIX_SQL_LEN];	/* the JOINs, or the SQL-side text */
+	char		django_select[PFG_FIX_PART_LEN];	/* 'author' */
+	char		django_prefetch[PFG_FIX_PART_LEN];	/* 'tags', 'comment_set' */
+	char		django_extra[PFG_FIX_PART_LEN];
+	char		rails[PFG_FIX_PART_LEN];	/* :author, :tags */
+	char		rails_extra[PFG_FIX_PART_LEN];
+	char		sqla[PFG_FIX_PART_LEN]; /* joinedload(Post.author), ... */
+	char		sqla_extra[PFG_FIX_PART_LEN];
+} pfgFix;
+
+/* fix_state of a finding */
+#define PFG_FIX_NONE			0	/* not derived yet */
+#define PFG_FIX_CLAIMED			1	/* a backend is deriving it */
+#define PFG_FIX_DONE			2	/* stored (possibly the generic fix) */
+/* a claim older than this may be taken over (the claimer went away) */
+#define PFG_FIX_CLAIM_SECS		10
+
 /*---- findings (N+1, duplicates, write loops) ----*/
 /* Bits of pfgFindingKey.ignored */
 #define PFG_FINDING_IGNORED	0x01	/* suppressed in-band when it fired */
@@ -104,6 +141,10 @@ typedef struct pfgFindingEntry
 	uint64		seq_id;			/* N+1: the repeating sequence it is part of */
 	int32		nseq;			/* SEQUENCE: its members, in order */
 	uint64		seq[PFG_SEQ_MAX];
+	int8		framework;		/* pfgFramework of the requests */
+	int8		fix_state;		/* PFG_FIX_* */
+	TimestampTz fix_claimed;	/* when fix_state became CLAIMED */
+	pfgFix		fix;			/* N+1 and sequences: derived once */
 } pfgFindingEntry;
 
 /* A delta to add to a finding (built in backend-local memory). */
@@ -129,6 +170,7 @@ typedef struct pfgFindingDelta
 	uint64		seq_id;
 	int32		nseq;
 	const uint64 *seq;
+	int			framework;		/* pfgFramework of the request */
 } pfgFindingDelta;
 
 /*---- per-route request statistics ----*/
@@ -187,6 +229,7 @@ typedef struct pfgErrorEntry
 /*---- suppression rules (perfguard.ignore / ignore_route) ----*/
 #define PFG_IGNORE_QUERYID		1
 #define PFG_IGNORE_ROUTE		2
+#define PFG_IGNORE_QUERYID_ROUTE 3	/* one fingerprint on one route */
 #define PFG_REASON_LEN			128
 
 typedef struct pfgIgnoreKey
@@ -217,9 +260,13 @@ extern void pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
 								  const char *src, int loc, int len);
 extern char *pfg_store_get_query(Oid userid, Oid dbid, uint64 queryid,
 								 bool toplevel);
-extern void pfg_store_record_finding(const pfgFindingKey *key,
+extern bool pfg_store_get_statement(const pfgStmtKey *key, pfgStmtEntry *out);
+extern char *pfg_store_get_query_any(Oid userid, Oid dbid, uint64 queryid);
+extern bool pfg_store_record_finding(const pfgFindingKey *key,
 									 const char *route,
 									 const pfgFindingDelta *d, void **hint);
+extern void pfg_store_set_finding_fix(const pfgFindingKey *key,
+									  const pfgFix *fix);
 extern void pfg_store_record_request(const pfgRequestKey *key,
 									 const char *route,
 									 const pfgRequestDelta *d);

@@ -281,11 +281,14 @@ pfg_plans_slow_find(const pfgStmtKey *key, bool *plan_analyzed,
  *		instrumented runs) or update it, keep "text" as its plan when it is
  *		the best sample so far, re-arm a fingerprint that stays slow.  An
  *		execution that is not slow and whose entry was evicted meanwhile is
- *		dropped.  Only copies under the lock.
+ *		dropped.  The slowest execution's request gives the route; a
+ *		measured sample adds to the time spent in the plan's work.  Only
+ *		copies under the lock.
  */
 void
 pfg_plans_slow_record(const pfgStmtKey *key, bool slow, bool analyzed,
-					  double ms, const char *text)
+					  double ms, const char *text, const char *route,
+					  const pfgSampleTime *time)
 {
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	int			idx;
@@ -336,11 +339,21 @@ pfg_plans_slow_record(const pfgStmtKey *key, bool slow, bool analyzed,
 		{
 			e->slow_calls++;
 			e->slow_total_ms += ms;
+			if (ms > e->slow_max_ms || e->route[0] == '\0')
+				strlcpy(e->route, route ? route : "", PFG_ROUTE_LEN);
 			if (ms > e->slow_max_ms)
 				e->slow_max_ms = ms;
 		}
 		if (analyzed)
 			e->samples++;
+		if (time && time->measured)
+		{
+			e->work_samples++;
+			e->work_ms += Min(time->work_ms, ms);
+			e->work_wall_ms += ms;
+		}
+		if (time && time->wait_what && e->wait_what[0] == '\0')
+			strlcpy(e->wait_what, time->wait_what, PFG_WAIT_LEN);
 		e->last_seen = now;
 
 		if (text != NULL &&
@@ -417,7 +430,8 @@ clip_partial_char(char *s)
  *		built before; this only copies.
  */
 void
-pfg_plans_record_findings(const pfgStmtKey *key, pfgFound *found, int n, double ms)
+pfg_plans_record_findings(const pfgStmtKey *key, pfgFound *found, int n,
+						  double ms, const char *route)
 {
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	int			i;
@@ -464,6 +478,7 @@ pfg_plans_record_findings(const pfgStmtKey *key, pfgFound *found, int n, double 
 			strlcpy(f->relation, x->relation, PFG_REL_LEN);
 			strlcpy(f->detail, x->detail, PFG_DETAIL_LEN);
 			strlcpy(f->suggestion, x->suggestion, PFG_SUGGEST_LEN);
+			strlcpy(f->route, route ? route : "", PFG_ROUTE_LEN);
 		}
 		f->last_seen = now;
 	}
@@ -497,7 +512,8 @@ pfg_plans_finding_exists(const pfgStmtKey *key, int code)
  *		An execution whose top Limit skipped "offset" rows.
  */
 void
-pfg_plans_record_offset(const pfgStmtKey *key, int64 offset, int64 rows, double ms)
+pfg_plans_record_offset(const pfgStmtKey *key, int64 offset, int64 rows,
+						double ms, const char *route)
 {
 	pfgOffsetEntry *e;
 	bool		isnew;
@@ -541,6 +557,12 @@ pfg_plans_record_offset(const pfgStmtKey *key, int64 offset, int64 rows, double 
 		e->sum_offset = PG_INT64_MAX;
 	e->max_offset = Max(e->max_offset, offset);
 	e->rows_returned += rows;
+	if (ms >= e->max_ms)
+	{
+		/* the route of the slowest execution */
+		e->max_ms = ms;
+		strlcpy(e->route, route ? route : "", PFG_ROUTE_LEN);
+	}
 	e->last_seen = GetCurrentStatementStartTimestamp();
 	LWLockRelease(offsets_lock);
 }

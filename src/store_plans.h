@@ -33,6 +33,7 @@
 #define PFG_REL_LEN				NAMEDATALEN
 #define PFG_DETAIL_LEN			256
 #define PFG_SUGGEST_LEN			768
+#define PFG_WAIT_LEN			32
 
 /* Plan finding codes; pfg_plan_finding_name() gives their names. */
 typedef enum pfgPlanCode
@@ -61,9 +62,28 @@ typedef struct pfgSlowEntry
 	TimestampTz first_seen;
 	TimestampTz last_seen;
 	TimestampTz last_armed;
+	char		route[PFG_ROUTE_LEN];	/* request of the slowest execution */
+	/*
+	 * Where the time goes, measured on instrumented samples: their time on
+	 * the CPU or reading blocks (the plan's work) against their duration.
+	 * What is left is waiting (pg_sleep, locks, a slow client), which no
+	 * plan change saves.
+	 */
+	int64		work_samples;
+	double		work_ms;
+	double		work_wall_ms;
+	char		wait_what[PFG_WAIT_LEN];	/* a waiting function in the plan */
 	int32		plan_len;
 	char		plan[PFG_PLAN_LEN];
 } pfgSlowEntry;
+
+/* What a sample tells about where its time went (plan_sample.c). */
+typedef struct pfgSampleTime
+{
+	bool		measured;		/* work_ms is known */
+	double		work_ms;		/* time on the CPU or reading blocks */
+	const char *wait_what;		/* a waiting function the plan calls, or NULL */
+} pfgSampleTime;
 
 /* Key of a plan finding; zero-filled before use (padding is hashed). */
 typedef struct pfgPlanFindingKey
@@ -85,6 +105,7 @@ typedef struct pfgPlanFinding
 	int64		value_sum;		/* finding-specific amount (rows, loops, ...) */
 	int64		value_max;
 	TimestampTz last_seen;
+	char		route[PFG_ROUTE_LEN];	/* request of the worst case */
 } pfgPlanFinding;
 
 /* One statement paginated with a deep OFFSET. */
@@ -97,6 +118,8 @@ typedef struct pfgOffsetEntry
 	int64		sum_offset;		/* rows read and thrown away */
 	int64		rows_returned;
 	TimestampTz last_seen;
+	double		max_ms;			/* the slowest execution */
+	char		route[PFG_ROUTE_LEN];	/* its request */
 } pfgOffsetEntry;
 
 /* A finding found by one plan walk, before it goes to shared memory. */
@@ -131,12 +154,14 @@ extern bool pfg_plans_claim(int idx, uint64 queryid, Oid dbid);
 extern bool pfg_plans_slow_find(const pfgStmtKey *key, bool *plan_analyzed,
 								double *plan_ms);
 extern void pfg_plans_slow_record(const pfgStmtKey *key, bool slow,
-								  bool analyzed, double ms, const char *text);
+								  bool analyzed, double ms, const char *text,
+								  const char *route,
+								  const pfgSampleTime *time);
 extern void pfg_plans_record_findings(const pfgStmtKey *key, pfgFound *found,
-									  int n, double ms);
+									  int n, double ms, const char *route);
 extern bool pfg_plans_finding_exists(const pfgStmtKey *key, int code);
 extern void pfg_plans_record_offset(const pfgStmtKey *key, int64 offset,
-									int64 rows, double ms);
+									int64 rows, double ms, const char *route);
 
 extern int	pfg_plans_copy_slow(pfgSlowEntry **out);
 extern int	pfg_plans_copy_findings(pfgPlanFinding **out);

@@ -73,6 +73,7 @@ typedef struct pfgReqFp
 	void	   *hint[3];		/* where its findings were stored last (shared
 								 * memory, valid in every backend) */
 	uint64		last_pos;		/* ring position of its last execution */
+	bool		self;			/* perfguard's own report statement */
 } pfgReqFp;
 
 /* Index slot over the fingerprints (open addressing, by generation). */
@@ -115,6 +116,7 @@ typedef struct pfgReqState
 	bool		dirty;
 	bool		too_many_done;
 	bool		test;			/* test traffic (perfguard='test') */
+	int8		framework;		/* pfgFramework of its tags */
 	uint32		gen;			/* generation: invalidates all slots */
 	int32		fps_cap;
 	int32		idx_cap;		/* a power of two, >= 2 * fps_cap */

@@ -2,11 +2,14 @@
  *
  * store_views.c
  *		The set-returning functions behind perfguard's views of the store
- *		(statements, history, errors, findings, requests, info, slow queries,
- *		plan findings, offsets), the suppression rules, reset, and the
- *		explicit request API.  The index advice and keyset functions build
- *		their own rows (index_advice.c, keyset.c); the fix of an N+1 is
- *		nplusone_fix.c's.
+ *		(statements, history, errors, requests, info, slow queries, plan
+ *		findings, offsets), the suppression rules, reset, and the explicit
+ *		request API.  The index advice and keyset functions build their own
+ *		rows (index_advice.c, keyset.c); the fix of an N+1 is
+ *		nplusone_fix.c's; the scope findings and the cards of
+ *		perfguard.findings are findings.c's.  Also the index advice cache of
+ *		perfguard.findings (store_cache.c) and the index sightings DROP
+ *		advice waits on.
  *
  * Privileges: counters are visible to everyone; query text, example
  * parameters and plans only to those report.c's rule lets see them.  Every
@@ -26,12 +29,14 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -39,6 +44,7 @@
 #include "scope.h"
 #include "scope_findings.h"
 #include "store.h"
+#include "store_cache.h"
 #include "store_plans.h"
 
 PG_FUNCTION_INFO_V1(perfguard_statements);
@@ -49,7 +55,6 @@ PG_FUNCTION_INFO_V1(perfguard_unignore);
 PG_FUNCTION_INFO_V1(perfguard_ignore_route);
 PG_FUNCTION_INFO_V1(perfguard_unignore_route);
 PG_FUNCTION_INFO_V1(perfguard_ignore_rules);
-PG_FUNCTION_INFO_V1(perfguard_findings_raw);
 PG_FUNCTION_INFO_V1(perfguard_requests);
 PG_FUNCTION_INFO_V1(perfguard_info);
 PG_FUNCTION_INFO_V1(perfguard_reset);
@@ -60,6 +65,11 @@ PG_FUNCTION_INFO_V1(perfguard_check_collected);
 PG_FUNCTION_INFO_V1(perfguard_slow_queries);
 PG_FUNCTION_INFO_V1(perfguard_plan_findings);
 PG_FUNCTION_INFO_V1(perfguard_offsets);
+PG_FUNCTION_INFO_V1(perfguard_advice_cached);
+PG_FUNCTION_INFO_V1(perfguard_refresh_advice);
+PG_FUNCTION_INFO_V1(perfguard_index_first_seen);
+PG_FUNCTION_INFO_V1(perfguard_texts_of);
+
 
 static const char *
 cmd_name(CmdType cmd)
@@ -334,36 +344,59 @@ ignore_add(pfgIgnoreKey *key, const char *route, const char *reason)
 }
 
 /*
+ * ignore_key_queryid
+ *		The key of a rule on one fingerprint: on every route, or, when
+ *		argument "routearg" is given and not NULL, on that route only.
+ */
+static void
+ignore_key_queryid(FunctionCallInfo fcinfo, int routearg, pfgIgnoreKey *key,
+				   char **route)
+{
+	memset(key, 0, sizeof(*key));
+	*route = NULL;
+	if (PG_NARGS() > routearg && !PG_ARGISNULL(routearg))
+		ignore_key_route(key, PG_GETARG_TEXT_PP(routearg), route);
+	key->kind = *route ? PFG_IGNORE_QUERYID_ROUTE : PFG_IGNORE_QUERYID;
+	key->queryid = (uint64) PG_GETARG_INT64(0);
+}
+
+/*
  * perfguard_ignore
- *		perfguard.ignore(queryid, reason): suppress the findings of one
- *		fingerprint (N+1, duplicate, write loop) on every route.
+ *		perfguard.ignore(queryid, reason, route): suppress the findings of one
+ *		fingerprint (N+1, duplicate, write loop, and in perfguard.findings its
+ *		plan findings) on every route, or on one route.
  */
 Datum
 perfguard_ignore(PG_FUNCTION_ARGS)
 {
 	pfgIgnoreKey key;
+	char	   *route;
 
 	pfg_check_preloaded();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("queryid must not be null")));
-	memset(&key, 0, sizeof(key));
-	key.kind = PFG_IGNORE_QUERYID;
-	key.queryid = (uint64) PG_GETARG_INT64(0);
-	ignore_add(&key, NULL, reason_arg(fcinfo, 1));
+	ignore_key_queryid(fcinfo, 2, &key, &route);
+	ignore_add(&key, route, reason_arg(fcinfo, 1));
 	PG_RETURN_VOID();
 }
 
+/*
+ * perfguard_unignore
+ *		perfguard.unignore(queryid [, route]): remove the rule on one
+ *		fingerprint (everywhere, or on one route).
+ */
 Datum
 perfguard_unignore(PG_FUNCTION_ARGS)
 {
 	pfgIgnoreKey key;
+	char	   *route;
 
 	pfg_check_preloaded();
-	memset(&key, 0, sizeof(key));
-	key.kind = PFG_IGNORE_QUERYID;
-	key.queryid = (uint64) PG_GETARG_INT64(0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	ignore_key_queryid(fcinfo, 1, &key, &route);
 	PG_RETURN_BOOL(pfg_store_remove_ignore(&key));
 }
 
@@ -420,18 +453,17 @@ perfguard_ignore_rules(PG_FUNCTION_ARGS)
 		bool		nulls[6];
 
 		memset(nulls, 0, sizeof(nulls));
-		values[0] = CStringGetTextDatum(e->key.kind == PFG_IGNORE_QUERYID ?
-										"queryid" : "route");
-		if (e->key.kind == PFG_IGNORE_QUERYID)
-		{
+		values[0] = CStringGetTextDatum(e->key.kind == PFG_IGNORE_QUERYID ? "queryid" :
+										e->key.kind == PFG_IGNORE_ROUTE ? "route" :
+										"queryid_route");
+		if (e->key.kind != PFG_IGNORE_ROUTE)
 			values[1] = Int64GetDatum((int64) e->key.queryid);
-			nulls[2] = true;
-		}
 		else
-		{
 			nulls[1] = true;
+		if (e->key.kind != PFG_IGNORE_QUERYID)
 			values[2] = CStringGetTextDatum(e->route);
-		}
+		else
+			nulls[2] = true;
 		if (e->reason[0])
 			values[3] = CStringGetTextDatum(e->reason);
 		else
@@ -443,81 +475,14 @@ perfguard_ignore_rules(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/*
- * perfguard_findings_raw
- *		Rows of one kind of scope finding (a pfgFindingKind; the view
- *		perfguard._finding_kinds names them); the views add text and
- *		suggestions.  An unknown kind has no rows.
- */
-Datum
-perfguard_findings_raw(PG_FUNCTION_ARGS)
-{
-	int32		kind = PG_GETARG_INT32(0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	pfgCollect	c = {NULL, sizeof(pfgFindingEntry), 0, 0};
-	bool		all = pfg_report_sees_all();
-	Oid			me = GetUserId();
-	int			i;
-
-	pfg_check_preloaded();
-	pfg_scope_flush();
-	InitMaterializedSRF(fcinfo, 0);
-	pfg_store_foreach_finding(collect_cb, &c);
-
-	for (i = 0; i < c.n; i++)
-	{
-		pfgFindingEntry *e = (pfgFindingEntry *) (c.data + c.entrysize * i);
-		Datum		values[19];
-		bool		nulls[19];
-		int			j = 0;
-
-		if (e->key.kind != kind)
-			continue;
-		memset(nulls, 0, sizeof(nulls));
-		values[j++] = ObjectIdGetDatum(e->key.dbid);
-		values[j++] = ObjectIdGetDatum(e->key.userid);
-		values[j++] = CStringGetTextDatum(e->route);
-		values[j++] = Int64GetDatum((int64) e->key.queryid);
-		if (e->key.parent_queryid != 0)
-			values[j++] = Int64GetDatum((int64) e->key.parent_queryid);
-		else
-			nulls[j++] = true;
-		values[j++] = CStringGetTextDatum(cmd_name(e->cmdtype));
-		values[j++] = Int64GetDatum(e->occurrences);
-		values[j++] = Int64GetDatum(e->total_repeats);
-		values[j++] = Int64GetDatum(e->max_repeats);
-		values[j++] = Int64GetDatum(e->max_distinct);
-		values[j++] = Int64GetDatum(e->total_duplicates);
-		values[j++] = Int64GetDatum(e->max_duplicates);
-		values[j++] = Float8GetDatum(e->wasted_ms);
-		values[j++] = TimestampTzGetDatum(e->last_seen);
-		if ((all || e->key.userid == me) && e->example_params[0] != '\0')
-			values[j++] = CStringGetTextDatum(e->example_params);
-		else
-			nulls[j++] = true;
-		values[j++] = BoolGetDatum((e->key.ignored & PFG_FINDING_IGNORED) != 0);
-		if (e->seq_id != 0)
-			values[j++] = Int64GetDatum((int64) e->seq_id);
-		else
-			nulls[j++] = true;
-		if (e->nseq > 0)
-		{
-			Datum		elems[PFG_SEQ_MAX];
-			int			k;
-
-			for (k = 0; k < e->nseq; k++)
-				elems[k] = Int64GetDatum((int64) e->seq[k]);
-			values[j++] = PointerGetDatum(construct_array(elems, e->nseq, INT8OID,
-														  8, FLOAT8PASSBYVAL,
-														  TYPALIGN_DOUBLE));
-		}
-		else
-			nulls[j++] = true;
-		values[j++] = BoolGetDatum((e->key.ignored & PFG_FINDING_TEST) != 0);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
+/* A text column, NULL when empty or hidden. */
+#define TEXT_OR_NULL(cond, str) \
+	do { \
+		if ((cond) && (str)[0] != '\0') \
+			values[j++] = CStringGetTextDatum(str); \
+		else \
+			nulls[j++] = true; \
+	} while (0)
 
 /* Open requests with an id, copied (into room allocated beforehand). */
 typedef struct openCollect
@@ -765,9 +730,12 @@ perfguard_slow_queries(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		pfgSlowEntry *e = &copy[i];
-		Datum		values[15];
-		bool		nulls[15];
+		Datum		values[24];
+		bool		nulls[24];
 		int			j = 0;
+		pfgStmtEntry *st = palloc(sizeof(pfgStmtEntry));
+		bool		has_st = pfg_store_get_statement(&e->key, st);
+		bool		sees = pfg_report_may_see(e->key.userid);
 
 		memset(nulls, 0, sizeof(nulls));
 		values[j++] = ObjectIdGetDatum(e->key.userid);
@@ -791,6 +759,27 @@ perfguard_slow_queries(PG_FUNCTION_ARGS)
 		values[j++] = TimestampTzGetDatum(e->first_seen);
 		values[j++] = TimestampTzGetDatum(e->last_seen);
 		Assert(j == 14);
+		/* where the time goes, and the statement (no join with every one) */
+		values[j++] = CStringGetTextDatum(e->route);
+		values[j++] = Int64GetDatum(e->work_samples);
+		values[j++] = Float8GetDatum(e->work_ms);
+		values[j++] = Float8GetDatum(e->work_wall_ms);
+		TEXT_OR_NULL(true, e->wait_what);
+		TEXT_OR_NULL(has_st && sees, st->query);
+		if (has_st)
+		{
+			values[j++] = Int64GetDatum(st->counters.calls);
+			values[j++] = Float8GetDatum(st->counters.mean_ms);
+			values[j++] = Float8GetDatum(st->counters.max_ms);
+		}
+		else
+		{
+			nulls[j++] = true;
+			nulls[j++] = true;
+			nulls[j++] = true;
+		}
+		Assert(j == 23);
+		pfree(st);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -815,9 +804,10 @@ perfguard_plan_findings(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		pfgPlanFinding *e = &copy[i];
-		Datum		values[14];
-		bool		nulls[14];
+		Datum		values[16];
+		bool		nulls[16];
 		int			j = 0;
+		char	   *q;
 
 		memset(nulls, 0, sizeof(nulls));
 		values[j++] = ObjectIdGetDatum(e->key.stmt.userid);
@@ -840,6 +830,11 @@ perfguard_plan_findings(PG_FUNCTION_ARGS)
 		values[j++] = Int64GetDatum(e->value_max);
 		values[j++] = TimestampTzGetDatum(e->last_seen);
 		Assert(j == 14);
+		values[j++] = CStringGetTextDatum(e->route);
+		q = pfg_report_may_see(e->key.stmt.userid) ?
+			pfg_store_get_query(e->key.stmt.userid, e->key.stmt.dbid,
+								e->key.stmt.queryid, e->key.stmt.toplevel) : NULL;
+		TEXT_OR_NULL(q != NULL, q ? q : "");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -864,9 +859,10 @@ perfguard_offsets(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		pfgOffsetEntry *e = &copy[i];
-		Datum		values[10];
-		bool		nulls[10];
+		Datum		values[13];
+		bool		nulls[13];
 		int			j = 0;
+		char	   *q;
 
 		memset(nulls, 0, sizeof(nulls));
 		values[j++] = ObjectIdGetDatum(e->key.userid);
@@ -879,6 +875,263 @@ perfguard_offsets(PG_FUNCTION_ARGS)
 		values[j++] = Int64GetDatum(e->sum_offset);
 		values[j++] = Int64GetDatum(e->rows_returned);
 		values[j++] = TimestampTzGetDatum(e->last_seen);
+		values[j++] = CStringGetTextDatum(e->route);
+		q = pfg_report_may_see(e->key.userid) ?
+			pfg_store_get_query(e->key.userid, e->key.dbid,
+								e->key.queryid, e->key.toplevel) : NULL;
+		TEXT_OR_NULL(q != NULL, q ? q : "");
+		values[j++] = Float8GetDatum(e->max_ms);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*---- the index advice of perfguard.findings (store_cache.c) ----*/
+
+/*
+ * compute_advice
+ *		The index advice of the current database, as the JSON text of
+ *		perfguard.index_advice's rows (in its order, at most 200), stored in
+ *		the cache, with the share of the time of each missing index's
+ *		statements spent waiting (perfguard._waiting).  Plans hypothetical
+ *		indexes: seconds on a full store.
+ */
+static char *
+compute_advice(int *rows)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		gen = pfg_cache_generation();
+	char	   *json;
+	bool		isnull;
+	int			ret;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute("SELECT coalesce(jsonb_agg(to_jsonb(a) || to_jsonb(w) ORDER BY ord), '[]')::text,"
+					  "       count(*)::int4"
+					  "  FROM (SELECT *, row_number() OVER () AS ord"
+					  "          FROM perfguard.index_advice LIMIT 200) a,"
+					  "       perfguard._waiting(CASE WHEN a.kind = 'missing' THEN a.queryids END) w",
+					  false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not compute the index advice");
+	json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	json = MemoryContextStrdup(caller, json ? json : "[]");
+	*rows = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_finish();
+	(void) pfg_cache_put(MyDatabaseId, json, gen);
+	return json;
+}
+
+/*
+ * perfguard_advice_cached
+ *		perfguard._advice_cached(): the index advice of every database whose
+ *		advice is cached (dbid, computed_at, advice as jsonb text); the
+ *		current database's is recomputed first when it is missing or stale
+ *		(older than perfguard.advice_refresh, or DDL or ANALYZE ran since).
+ */
+Datum
+perfguard_advice_cached(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pfgCachedAdvice *cached;
+	int			n;
+	int			i;
+	bool		mine = false;
+	char	   *json = NULL;
+
+	pfg_check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	n = pfg_cache_get(pfg_advice_refresh, &cached);
+	for (i = 0; i < n; i++)
+		if (cached[i].dbid == MyDatabaseId && cached[i].fresh)
+			mine = true;
+	if (!mine)
+	{
+		int			rows;
+
+		json = compute_advice(&rows);
+		n = pfg_cache_get(pfg_advice_refresh, &cached);
+	}
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		if (cached[i].dbid == MyDatabaseId && json != NULL)
+			continue;			/* computed now: returned below */
+		values[0] = ObjectIdGetDatum(cached[i].dbid);
+		values[1] = TimestampTzGetDatum(cached[i].computed_at);
+		values[2] = CStringGetTextDatum(cached[i].json);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	if (json != NULL)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		/* also when it was too long to cache */
+		values[0] = ObjectIdGetDatum(MyDatabaseId);
+		values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+		values[2] = CStringGetTextDatum(json);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * perfguard_refresh_advice
+ *		perfguard.refresh_advice(): recompute the current database's index
+ *		advice for perfguard.findings now; returns its number of rows.
+ */
+Datum
+perfguard_refresh_advice(PG_FUNCTION_ARGS)
+{
+	int			rows;
+
+	pfg_check_preloaded();
+	(void) compute_advice(&rows);
+	PG_RETURN_INT32(rows);
+}
+
+/*
+ * perfguard_index_first_seen
+ *		perfguard._index_first_seen(oids oid[]): when perfguard first saw
+ *		each of the current database's indexes in oids (now for those seen
+ *		for the first time); the sightings of its other indexes (dropped
+ *		since) are forgotten.  The DROP advice of perfguard.index_advice
+ *		waits perfguard.unused_index_min_age from then.
+ */
+Datum
+perfguard_index_first_seen(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *enulls;
+	Oid		   *keep;
+	int			n;
+	int			nkeep = 0;
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	pfg_check_preloaded();
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("oids must be a one-dimensional array")));
+	InitMaterializedSRF(fcinfo, 0);
+	deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &elems, &enulls, &n);
+	keep = palloc(sizeof(Oid) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		Oid			oid;
+
+		if (enulls[i])
+			continue;
+		oid = DatumGetObjectId(elems[i]);
+		keep[nkeep++] = oid;
+		values[0] = ObjectIdGetDatum(oid);
+		values[1] = TimestampTzGetDatum(pfg_cache_first_seen(MyDatabaseId, oid, now));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pfg_cache_forget_indexes(MyDatabaseId, keep, nkeep);
+	return (Datum) 0;
+}
+
+
+/*---- texts of a few statements ----*/
+
+typedef struct textsOfCtx
+{
+	const int64 *qids;			/* sorted */
+	int			nqids;
+	pfgStmtKey *found;			/* preallocated: no palloc under the lock */
+	int			nfound;
+	int			max;
+} textsOfCtx;
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+texts_of_cb(const void *entry, void *arg)
+{
+	const pfgStmtEntry *e = (const pfgStmtEntry *) entry;
+	textsOfCtx *c = (textsOfCtx *) arg;
+	int64		q = (int64) e->key.queryid;
+
+	if (c->nfound < c->max && e->query[0] != '\0' &&
+		bsearch(&q, c->qids, c->nqids, sizeof(int64), int64_cmp) != NULL)
+		c->found[c->nfound++] = e->key;
+}
+
+/*
+ * perfguard_texts_of
+ *		perfguard._texts_of(queryids bigint[]): (userid, dbid, queryid,
+ *		toplevel, query) of the statements with these query ids, text by the
+ *		visibility rules.  One pass over the store, for the few statements a
+ *		view needs (the index advice's), instead of joining every statement.
+ */
+Datum
+perfguard_texts_of(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *enulls;
+	int64	   *qids;
+	int			n;
+	int			i;
+	textsOfCtx	c;
+
+	pfg_check_preloaded();
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("queryids must be a one-dimensional array")));
+	InitMaterializedSRF(fcinfo, 0);
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &enulls, &n);
+	qids = palloc(sizeof(int64) * (n + 1));
+	c.nqids = 0;
+	for (i = 0; i < n; i++)
+		if (!enulls[i])
+			qids[c.nqids++] = DatumGetInt64(elems[i]);
+	if (c.nqids == 0)
+		return (Datum) 0;
+	qsort(qids, c.nqids, sizeof(int64), int64_cmp);
+	c.qids = qids;
+	c.max = pfg_max_statements;
+	c.found = palloc(sizeof(pfgStmtKey) * c.max);
+	c.nfound = 0;
+	pfg_store_foreach_statement(texts_of_cb, &c);
+	for (i = 0; i < c.nfound; i++)
+	{
+		pfgStmtKey *k = &c.found[i];
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		char	   *t = pfg_report_may_see(k->userid) ?
+			pfg_store_get_query(k->userid, k->dbid, k->queryid, k->toplevel) : NULL;
+
+		values[0] = ObjectIdGetDatum(k->userid);
+		values[1] = ObjectIdGetDatum(k->dbid);
+		values[2] = Int64GetDatum((int64) k->queryid);
+		values[3] = BoolGetDatum(k->toplevel);
+		if (t)
+			values[4] = CStringGetTextDatum(t);
+		else
+			nulls[4] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -11,6 +11,10 @@ GOOD one, and reads perfguard's views from a second connection:
   - the GOOD route has no row in n_plus_one, duplicates or write_loops;
   - perfguard.requests counts one request per route, and flags only the BAD one.
 
+A list view over three relations (posts with author, tags, comments) is one
+finding whose fix names all three in Django's words; after the fresh
+migrate, no index is advised to be dropped (issue 17).
+
 Then the guards: with perfguard.on_n_plus_one / on_duplicate = 'error' the
 BAD view fails with a database error that names the repeated query, and the
 GOOD view passes; the same through the assertNoNPlusOne() test mixin, also
@@ -397,10 +401,61 @@ class Runner:
             R.check(self.tag('assertNoNPlusOne (%s): setting restored' % where),
                     setting('on_n_plus_one') == 'off', setting('on_n_plus_one'))
 
+    # -- findings (issue 17) ------------------------------------------------
+
+    def three_relations(self):
+        """A list view over three relations: one card, one fix naming all three."""
+        self.obs.reset()
+        bad, bad_sql = self.get('/bad/post-list/')
+        good, good_sql = self.get('/good/post-list/')
+        self.get('/ping/')
+        R.check(self.tag('post list: both views answer 200'),
+                bad.status_code == 200 and good.status_code == 200)
+        R.check(self.tag('post list: the good view sends 3 queries'),
+                len(app_queries(good_sql)) == 3, sql_summary(good_sql))
+        bad_route, good_route = route_of('/bad/post-list/'), route_of('/good/post-list/')
+        cards = self.obs.query('SELECT * FROM perfguard.findings WHERE route = %s', [bad_route])
+        if not R.check(self.tag('post list: findings has one card for %s' % bad_route),
+                       len(cards) == 1, fmt_rows(cards) + '\n' + sql_summary(bad_sql)):
+            return
+        card = cards[0]
+        fix = card['suggestion'] or ''
+        want = ".select_related('author').prefetch_related('tags', 'comment_set')"
+        R.check(self.tag('post list: the fix is Django: %s' % want), ('Django: ' + want) in fix, fix)
+        R.check(self.tag('post list: tagged framework=django, the fix speaks only Django'),
+                card['framework'] == 'django' and 'Rails' not in fix and 'SQLAlchemy' not in fix, fix)
+        R.check(self.tag('post list: the card names its database and its three statements'),
+                card['database'] == 'perfguard_django' and len(card['queryids'] or []) == 3,
+                fmt_rows(cards))
+        R.check(self.tag('post list: relations from foreign keys, not inferred'),
+                card['inferred'] is False, fmt_rows(cards))
+        R.check(self.tag('post list: no separate duplicate card for the author lookups'),
+                not self.obs.query("SELECT 1 FROM perfguard.findings WHERE route = %s "
+                                   "AND category = 'duplicate'", [bad_route]))
+        good_cards = self.obs.query('SELECT * FROM perfguard.findings WHERE route = %s', [good_route])
+        R.check(self.tag('post list: no card for %s' % good_route), not good_cards, fmt_rows(good_cards))
+
+    def no_drop_advice(self):
+        """A fresh migrate: no DROP advice until statistics cover enough time."""
+        drops = self.obs.query("SELECT kind, index_name FROM perfguard.index_advice "
+                               "WHERE ddl LIKE 'DROP INDEX%%'")
+        R.check(self.tag('fresh migrate: index_advice has no DROP advice'), not drops, fmt_rows(drops))
+        cards = self.obs.query("SELECT category, detail FROM perfguard.findings "
+                               "WHERE suggestion LIKE 'DROP INDEX%%'")
+        R.check(self.tag('fresh migrate: findings has no DROP card'), not cards, fmt_rows(cards))
+        # what the wait holds back: Django's _like indexes, never scanned
+        waiting = self.obs.query("SET perfguard.unused_index_min_age = 0; "
+                                 "SELECT index_name FROM perfguard.index_advice "
+                                 "WHERE kind = 'unused'")
+        self.obs.query('RESET perfguard.unused_index_min_age; SELECT 1')
+        print('# without the wait, %d unused indexes would be advised to be dropped: %s'
+              % (len(waiting), ', '.join(sorted(r['index_name'] for r in waiting))[:300]))
+
     # -- all ---------------------------------------------------------------------
 
     def run(self):
         print('# scope mode: %s' % self.mode)
+        self.three_relations()
         self.pattern('forward FK', '/bad/forward-fk/', '/good/forward-fk/',
                      self.expect_n_plus_one('forward FK', 'blog_author',
                                             {"select_related('created_by')": ["select_related('created_by')"]},
@@ -429,6 +484,7 @@ class Runner:
         self.pattern('write loop', '/bad/write-loop/', '/good/write-loop/',
                      self.expect_write_loop('write loop'), 1 + WRITE_BATCH, 2, (0, 0))
         Essay.objects.filter(title__startswith='draft ').delete()
+        self.no_drop_advice()
 
 
 class _nullcontext:

@@ -59,7 +59,9 @@ def negative(name, origin, fixture, **kw):
 
 
 ADDRESS = r'"?address"?'
-USER = r"'user'|:user\b"
+# the relation, in Django's or Rails' words, or in SQLAlchemy's when the
+# traffic is tagged framework=sqlalchemy (issue 17: joinedload(Address.user))
+USER = r"'user'|:user\b|\.user\)"
 USERS_HOBBIES = r'users_hobbies'
 NO_SERVER_CURSOR = {'autocommit': 'SQLAlchemy declares its server-side cursors WITHOUT HOLD: '
                                   'psycopg2 refuses them outside a transaction'}

@@ -5,6 +5,8 @@
 # and ruby-pg (/usr/bin/ruby, no gems from the internet) against a throwaway
 # cluster that preloads perfguard: the includes-less loop is flagged with
 # includes(:author), the guard raises ActiveRecord::StatementInvalid (PF001),
+# a list view over three relations without foreign keys (t.references) is one
+# finding with .includes(:user, :tags, :comments), inferred (issue 17),
 # the includes version is clean.  Every Minitest test counts as one check.
 # As root it re-runs itself as pfgtest.  Last line: "N passed, M failed".
 

@@ -2,9 +2,14 @@
 #
 # integrations/report/run_e2e.sh: test tools/perfguard-report in a real
 # headless browser.  Starts a throwaway cluster that preloads perfguard,
-# plays workload.sql (N+1 loops, duplicates, a write loop, a slow statement),
-# writes the report, loads it in headless Chromium (--dump-dom for the
-# checks, --screenshot for a picture) and checks the page.  Needs perfguard
+# plays workload.sql (N+1 loops, duplicates, a write loop, a slow pg_sleep
+# statement) and, in a second database, blog.sql (a Django list view over
+# three relations), writes the report from the first database, loads it in
+# headless Chromium (--dump-dom for the checks, --screenshot for a picture)
+# and checks the page: it opens with the top findings in rank order, each
+# card naming its database, then a chart of the time to save per route; the
+# Django card shows its combined fix although the report ran elsewhere; DROP
+# advice has its own section after the CREATE advice.  Needs perfguard
 # installed, /usr/bin/python3 with psycopg2 and Debian's chromium.  As root it
 # re-runs itself as pfgtest.  REPORT_OUT_DIR=<dir> copies report.html and
 # report.png there (docs/report.png is made that way).  Last line:
@@ -30,6 +35,10 @@ pfg_start_cluster "perfguard.slow_query_ms = 30" "perfguard.request_gap = '10s'"
 pfg_psql -c 'CREATE EXTENSION perfguard' || { echo "0 passed, 1 failed"; exit 1; }
 pfg_psql -f "$here/workload.sql" >"$PFG_TMP/workload.out" 2>&1 ||
 	{ cat "$PFG_TMP/workload.out"; echo "0 passed, 1 failed"; exit 1; }
+"$PFG_BINDIR/createdb" blogapp
+pfg_psql -d blogapp -c 'CREATE EXTENSION perfguard' -f "$here/blog.sql" \
+	>"$PFG_TMP/blog.out" 2>&1 ||
+	{ cat "$PFG_TMP/blog.out"; echo "0 passed, 1 failed"; exit 1; }
 
 html=$PFG_TMP/report.html
 dom=$PFG_TMP/dom.html
@@ -72,6 +81,37 @@ else
 	check "the findings checklist lists n_plus_one, duplicate and write_loop" \
 		bash -c "grep -q '<span class=\"cat\">n_plus_one</span>' '$dom' && grep -q '<span class=\"cat\">duplicate</span>' '$dom' && grep -q '<span class=\"cat\">write_loop</span>' '$dom'"
 	check "the write loop suggests bulk_create" grep -q 'bulk_create' "$dom"
+	# issue 17: the page opens with the top findings, in rank order
+	check "the first section is the top findings" \
+		bash -c "grep -o '<section id=\"[a-z-]*\"' '$dom' | head -n 1 | grep -q 'id=\"findings\"'"
+	check "the cards are in rank order (1, 2, 3, ...)" \
+		"$PYTHON" -c "
+import re, sys
+ranks = [int(x) for x in re.findall(r'<span class=\"rank\">(\d+)</span>', open(sys.argv[1]).read())]
+sys.exit(0 if ranks and ranks == list(range(1, len(ranks) + 1)) else 1)" "$dom"
+	check "every card names its database" \
+		"$PYTHON" -c "
+import re, sys
+cards = re.findall(r'<li class=\"finding\">.*?</li>', open(sys.argv[1]).read(), re.S)
+sys.exit(0 if cards and all('class=\"db\"' in c for c in cards) else 1)" "$dom"
+	check "the chart of the time to save per route follows the cards" \
+		bash -c "grep -o '<section id=\"[a-z-]*\"' '$dom' | sed -n 2p | grep -q 'id=\"wasted\"' &&
+			grep -q '<svg id=\"wasted-chart\"' '$dom' && [ \$(grep -o 'class=\"bar-wasted\"' '$dom' | wc -l) -ge 3 ]"
+	check "the blogapp card has its combined Django fix, read from the postgres database" \
+		"$PYTHON" -c "
+import re, sys
+cards = re.findall(r'<li class=\"finding\">.*?</li>', open(sys.argv[1]).read(), re.S)
+want = \".select_related('author').prefetch_related('tags', 'comment_set')\"
+sys.exit(0 if any('>blogapp<' in c and 'posts/' in c and want in c for c in cards) else 1)" "$dom"
+	check "the pg_sleep statement is no top card: it saves nothing" \
+		"$PYTHON" -c "
+import re, sys
+cards = re.findall(r'<li class=\"finding\">.*?</li>', open(sys.argv[1]).read(), re.S)
+sleepy = [i for i, c in enumerate(cards) if 'pg_sleep' in c]
+loops = [i for i, c in enumerate(cards) if '>n_plus_one' in c]
+sys.exit(0 if sleepy and loops and min(sleepy) > max(loops) else 1)" "$dom"
+	check "DROP advice has its own section, after the CREATE advice" \
+		bash -c "grep -o '<section id=\"[a-z-]*\"' '$dom' | tr '\n' ' ' | grep -q 'id=\"indexes\".*id=\"index-drops\"'"
 	check "a route with markup is escaped, not parsed" \
 		bash -c "grep -q '/search/&lt;b&gt;&amp;\"x\"' '$dom' && ! grep -q '/search/<b>' '$dom'"
 	if grep -q 'perfguard.slow_queries could not be read\|no perfguard.slow_queries' "$dom"; then

@@ -1,6 +1,8 @@
 -- Demo workload for the report test: an N+1 page, a page with duplicates,
 -- a write loop, a slow statement, a route whose name needs HTML escaping.
 -- Each request is an explicit scope (begin_request .. end_request).
+-- the set-up is not part of the demo's traffic
+SET perfguard.enabled = off;
 CREATE TABLE author (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE essay (id int PRIMARY KEY, author_id int NOT NULL REFERENCES author (id),
                     title text NOT NULL);
@@ -10,6 +12,7 @@ INSERT INTO author SELECT a, 'Author ' || a FROM generate_series(1, 40) a;
 INSERT INTO essay SELECT e, (e - 1) % 40 + 1, 'Essay ' || e FROM generate_series(1, 120) e;
 INSERT INTO big SELECT g, g % 1000 FROM generate_series(1, 100000) g;
 ANALYZE;
+RESET perfguard.enabled;
 
 -- /essays/: 1 query for the essays, then 1 per essay for its author (N+1), twice
 SELECT perfguard.begin_request('/essays/');

@@ -13,7 +13,7 @@ from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sqlalchemy import Column, ForeignKey, Integer, String, create_engine, event, text  # noqa: E402
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, create_engine, event, text  # noqa: E402
 from sqlalchemy.orm import (Session, declarative_base, joinedload,  # noqa: E402
                             relationship, selectinload)
 
@@ -36,6 +36,43 @@ class Post(Base):
     author_id = Column(Integer, ForeignKey('author.id'), nullable=False)
     title = Column(String, nullable=False)
     author = relationship('Author', back_populates='posts', lazy='select')
+
+
+# A list page over three relations (issue 17): for each story its user
+# (many-to-one), its tags (many-to-many) and its comments (one-to-many).
+story_tags = Table('story_tags', Base.metadata,
+                   Column('story_id', ForeignKey('stories.id'), primary_key=True),
+                   Column('tag_id', ForeignKey('tags.id'), primary_key=True))
+
+
+class User(Base):
+    __tablename__ = 'users'
+    id = Column(Integer, primary_key=True)
+    name = Column(String, nullable=False)
+
+
+class Tag(Base):
+    __tablename__ = 'tags'
+    id = Column(Integer, primary_key=True)
+    name = Column(String, nullable=False)
+
+
+class Story(Base):
+    __tablename__ = 'stories'
+    id = Column(Integer, primary_key=True)
+    title = Column(String, nullable=False)
+    user_id = Column(Integer, ForeignKey('users.id'), nullable=False)
+    user = relationship('User', lazy='select')
+    tags = relationship('Tag', secondary=story_tags, lazy='select')
+    comments = relationship('Comment', back_populates='story', lazy='select')
+
+
+class Comment(Base):
+    __tablename__ = 'comments'
+    id = Column(Integer, primary_key=True)
+    story_id = Column(Integer, ForeignKey('stories.id'), nullable=False)
+    body = Column(String, nullable=False)
+    story = relationship('Story', back_populates='comments', lazy='select')
 
 
 results = []
@@ -65,6 +102,13 @@ with Session(engine) as s:
     s.add_all(Author(id=i, name='Author %d' % i) for i in range(1, 11))
     s.flush()
     s.add_all(Post(id=i, author_id=(i - 1) % 10 + 1, title='Post %d' % i) for i in range(1, 31))
+    s.add_all(User(id=i, name='User %d' % i) for i in range(1, 7))
+    s.add_all(Tag(id=i, name='tag %d' % i) for i in range(1, 5))
+    s.flush()
+    s.add_all(Story(id=i, user_id=(i - 1) % 6 + 1, title='Story %d' % i) for i in range(1, 13))
+    s.flush()
+    s.execute(story_tags.insert(), [{'story_id': i, 'tag_id': (i - 1) % 4 + 1} for i in range(1, 13)])
+    s.add_all(Comment(id=i, story_id=(i - 1) % 12 + 1, body='Comment %d' % i) for i in range(1, 37))
     s.commit()
 with admin.connect() as c:
     c.execute(text('ANALYZE'))
@@ -183,6 +227,39 @@ def max_queries_guard():
             return e.sqlstate == 'PF003'
     return False
 
+
+# issue 17: one card for the loop over three relations, one fix in
+# SQLAlchemy's vocabulary; the page that applies that fix is clean
+FIX = ('.options(joinedload(Story.user), selectinload(Story.tags), '
+       'selectinload(Story.comments))')
+
+
+def story_page(options):
+    route = '/stories-fixed' if options else '/stories'
+    with tagged(route=route, controller='stories.index'), Session(engine) as s:
+        q = s.query(Story)
+        if options:
+            q = q.options(joinedload(Story.user), selectinload(Story.tags),
+                          selectinload(Story.comments))
+        return [(st.title, st.user.name, [t.name for t in st.tags], [c.body for c in st.comments])
+                for st in q.order_by(Story.id)]
+
+
+check('the lazy story page returns 12 rows', lambda: len(story_page(False)) == 12)
+sep()
+check('the page with the suggested options returns 12 rows', lambda: len(story_page(True)) == 12)
+sep()
+cards = rows("SELECT route, category, framework, suggestion, cardinality(queryids) "
+             "FROM perfguard.findings WHERE route LIKE '/stories%'")
+print('perfguard.findings:', cards)
+check('one card for /stories, a sequence of 3 statements',
+      lambda: [(c[0], c[1], c[4]) for c in cards] == [('/stories', 'n_plus_one_sequence', 3)])
+check('its fix is SQLAlchemy: %s' % FIX,
+      lambda: cards and ('SQLAlchemy: ' + FIX) in cards[0][3])
+check('tagged framework=sqlalchemy: no Django or Rails vocabulary',
+      lambda: cards and cards[0][2] == 'sqlalchemy' and 'Django' not in cards[0][3]
+      and 'Rails' not in cards[0][3] and 'prefetch_related' not in cards[0][3])
+check('no card for the page that applies the fix', lambda: not [c for c in cards if c[0] == '/stories-fixed'])
 
 check('no_n_plus_one raises PF001 naming the statement on the lazy loop', guard_fires)
 check('no_n_plus_one passes with joinedload and selectinload', guard_passes_joined)

@@ -41,3 +41,22 @@ class Scene(models.Model):
 
     def __str__(self):
         return self.title
+
+
+# A list view over three relations, as a fresh Django project writes it:
+# default related names (post_set, comment_set), a plain many-to-many.
+class Post(models.Model):
+    title = models.CharField(max_length=200)
+    author = models.ForeignKey(Author, on_delete=models.CASCADE)
+    tags = models.ManyToManyField(Tag, blank=True)
+
+    def __str__(self):
+        return self.title
+
+
+class Comment(models.Model):
+    post = models.ForeignKey(Post, on_delete=models.CASCADE)
+    body = models.TextField()
+
+    def __str__(self):
+        return self.body[:40]

@@ -22,5 +22,7 @@ urlpatterns = [
     path('bad/unbounded/', views.bad_unbounded, name='bad-unbounded'),
     path('good/unbounded/', views.good_unbounded, name='good-unbounded'),
     path('bad/offset/', views.bad_offset, name='bad-offset'),
+    path('bad/post-list/', views.bad_post_list, name='bad-post-list'),
+    path('good/post-list/', views.good_post_list, name='good-post-list'),
     path('good/offset/', views.good_offset, name='good-offset'),
 ]

@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import JsonResponse
 
-from .models import Author, Essay, Scene
+from .models import Author, Essay, Post, Scene
 
 WRITE_BATCH = 10
 PAGE_SIZE = 25
@@ -147,3 +147,28 @@ def good_offset(request):
     after = int(request.GET.get('after', '0'))
     scenes = Scene.objects.filter(id__gt=after).order_by('id')[:PAGE_SIZE]
     return JsonResponse({'scenes': [scene.pk for scene in scenes]})
+
+
+# -- a list view over three relations -----------------------------------------
+
+def bad_post_list(request):
+    # per post: its author (forward FK), its tags (many-to-many) and its
+    # comments (reverse FK): three queries per row, one loop
+    posts = Post.objects.order_by('id')
+    return JsonResponse({'posts': [{
+        'title': post.title,
+        'author': post.author.name,
+        'tags': [tag.name for tag in post.tags.all()],
+        'comments': [comment.body for comment in post.comment_set.all()],
+    } for post in posts]})
+
+
+def good_post_list(request):
+    posts = (Post.objects.select_related('author')
+             .prefetch_related('tags', 'comment_set').order_by('id'))
+    return JsonResponse({'posts': [{
+        'title': post.title,
+        'author': post.author.name,
+        'tags': [tag.name for tag in post.tags.all()],
+        'comments': [comment.body for comment in post.comment_set.all()],
+    } for post in posts]})

@@ -26,6 +26,27 @@ class Post < ActiveRecord::Base
   belongs_to :author
 end
 
+# A schema as Rails 6.1 migrations write it: t.references creates the column
+# and its index but no foreign-key constraint, so perfguard must infer the
+# relations from the column names (issue 17).
+class User < ActiveRecord::Base
+  has_many :stories
+end
+
+class Story < ActiveRecord::Base
+  belongs_to :user
+  has_and_belongs_to_many :tags
+  has_many :comments
+end
+
+class Tag < ActiveRecord::Base
+  has_and_belongs_to_many :stories
+end
+
+class Comment < ActiveRecord::Base
+  belongs_to :story
+end
+
 conn = ActiveRecord::Base.connection
 conn.execute(<<~SQL)
   DROP TABLE IF EXISTS posts, authors;
@@ -38,12 +59,43 @@ conn.execute(<<~SQL)
   ANALYZE authors, posts;
 SQL
 
+conn.execute("DROP TABLE IF EXISTS comments, stories_tags, tags, stories, users")
+ActiveRecord::Migration.verbose = false
+ActiveRecord::Schema.define do
+  create_table :users do |t|
+    t.string :name, null: false
+  end
+  create_table :stories do |t|
+    t.string :title, null: false
+    t.references :user, null: false
+  end
+  create_table :tags do |t|
+    t.string :name, null: false
+  end
+  create_join_table :stories, :tags do |t|
+    t.index :story_id
+  end
+  create_table :comments do |t|
+    t.references :story, null: false
+    t.text :body, null: false
+  end
+end
+conn.execute(<<~SQL)
+  INSERT INTO users (name) SELECT 'User ' || g FROM generate_series(1, 6) g;
+  INSERT INTO stories (title, user_id) SELECT 'Story ' || g, (g - 1) % 6 + 1 FROM generate_series(1, 12) g;
+  INSERT INTO tags (name) SELECT 'tag ' || g FROM generate_series(1, 4) g;
+  INSERT INTO stories_tags (story_id, tag_id) SELECT g, (g - 1) % 4 + 1 FROM generate_series(1, 12) g;
+  INSERT INTO comments (story_id, body) SELECT (g - 1) % 12 + 1, 'Comment ' || g FROM generate_series(1, 36) g;
+  ANALYZE users, stories, tags, stories_tags, comments;
+SQL
+
 # Load the models' columns now: ActiveRecord reads pg_attribute the first time
 # a model is used, and that catalog query would otherwise sit between a loop's
 # parent query and its children in whichever test runs first.
-[Author, Post].each { |model| model.first }
+[Author, Post, User, Story, Tag, Comment].each { |model| model.first }
 Post.includes(:author).first
 Author.includes(:posts).first
+Story.includes(:user, :tags, :comments).first
 
 # A second pool, configured as behind pgbouncer in transaction mode
 # (prepared_statements: false), with a short request_gap so that its
@@ -164,7 +216,7 @@ class PerfguardActiveRecordTest < Minitest::Test
     end
     assert_includes failure.message, "PF001"
     assert_includes failure.message, 'FROM "authors" WHERE "authors"."id" = $1'
-    assert_includes failure.message, "Rails: includes(:author)"
+    assert_includes failure.message, "Rails: .includes(:author)"
     # the guard is off again and the connection works
     assert_equal "off", conn.select_value("SELECT current_setting('perfguard.on_n_plus_one')")
     assert_equal 30, titles_without_includes.size
@@ -190,6 +242,51 @@ class PerfguardActiveRecordTest < Minitest::Test
       assert_max_queries(5) { titles_without_includes }
     end
     assert_includes failure.message, "PF003"
+  end
+
+  # issue 17: a list view over three relations, without foreign keys, is one
+  # finding whose fix names all three, in Rails' vocabulary, inferred
+  def test_three_relations_without_foreign_keys_one_card_one_fix
+    assert_empty conn.select_values(<<~SQL), "t.references made a foreign key"
+      SELECT conname FROM pg_constraint
+       WHERE contype = 'f' AND conrelid IN ('stories'::regclass, 'comments'::regclass, 'stories_tags'::regclass)
+    SQL
+    Perfguard.tagged(route: "/stories", controller: "stories", action: "index") do
+      Story.order(:id).each do |story|
+        story.user.name
+        story.tags.map(&:name)
+        story.comments.map(&:body)
+      end
+    end
+    close_scope
+    cards = conn.select_all(<<~SQL).to_a
+      SELECT category, framework, inferred, suggestion, database = current_database() AS this_db,
+             cardinality(queryids) AS statements
+        FROM perfguard.findings WHERE route = '/stories'
+    SQL
+    assert_equal 1, cards.size, "one card for /stories: #{cards.inspect}"
+    card = cards.first
+    assert_equal "n_plus_one_sequence", card["category"]
+    assert_equal 3, card["statements"]
+    assert_equal "rails", card["framework"]
+    assert card["inferred"], "the relations are inferred from column names"
+    assert card["this_db"]
+    assert_includes card["suggestion"], "Rails: .includes(:user, :tags, :comments)"
+    assert_includes card["suggestion"], "inferred from column names"
+    refute_includes card["suggestion"], "Django"
+    refute_includes card["suggestion"], "SQLAlchemy"
+  end
+
+  def test_three_relations_with_includes_are_clean
+    Perfguard.tagged(route: "/stories-includes", controller: "stories", action: "index") do
+      Story.includes(:user, :tags, :comments).order(:id).each do |story|
+        story.user.name
+        story.tags.map(&:name)
+        story.comments.map(&:body)
+      end
+    end
+    close_scope
+    assert_empty conn.select_values("SELECT category FROM perfguard.findings WHERE route = '/stories-includes'")
   end
 
   def recorded_on(connection)
