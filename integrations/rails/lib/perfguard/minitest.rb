@@ -177,19 +177,20 @@ module Perfguard
         Thread.current[TAGS_KEY] = (state[:tags] || {}).merge(perfguard: "test", route: label)
       end
       return if gucs.empty?
-      connection = state[:connection] = perfguard_connection
+      connection = perfguard_connection
       # SHOW, SET and DO are utility statements: perfguard counts them as no query
-      state[:saved] = (gucs.keys | GUARDS.values).sort.to_h do |guc|
+      saved = (gucs.keys | GUARDS.values).sort.to_h do |guc|
         [guc, connection.select_value("SHOW #{guc}")]
       end
       connection.execute(FORGET_COLLECTED)
       gucs.sort.each { |guc, value| connection.execute("SET #{guc} = #{connection.quote(value)}") }
-      state[:queries] = queries = []
-      state[:subscriber] = ActiveSupport::Notifications.subscribe("sql.active_record") do |*, payload|
+      queries = []
+      subscriber = ActiveSupport::Notifications.subscribe("sql.active_record") do |*, payload|
         next if payload[:cached] || %w[SCHEMA TRANSACTION].include?(payload[:name])
         next if payload[:connection] && !payload[:connection].equal?(connection)
         queries << payload[:sql]
       end
+      state.update(connection: connection, saved: saved, queries: queries, subscriber: subscriber)
     end
 
     # Restore the settings and call perfguard.check_collected(): one failure
