@@ -118,15 +118,30 @@ static struct
 static uint64 exec_seq = 0;		/* top-level executions seen */
 static bool scope_exit_registered = false;
 
-/* last sqlcommenter comment seen, to make an unchanged one cost a memcmp */
-static char last_comment[PFG_COMMENT_LEN];
-static int	last_comment_len = -1;
-static bool last_comment_tagged = false;
-static char last_comment_key[PFG_COMMENT_LEN];
-static uint64 last_comment_keyhash = 0;
-static char last_comment_label[PFG_ROUTE_LEN];
-static int	last_comment_flags = 0;
-static int	last_span_off = -1;	/* span id position in last_comment */
+/*
+ * The last sqlcommenter comments seen, parsed: an unchanged comment costs one
+ * memcmp against the last one, and a backend that interleaves a few
+ * requests (behind a transaction pooler) finds theirs among the others
+ * instead of parsing them again.
+ */
+#define PFG_COMMENT_SLOTS	4
+typedef struct commentSlot
+{
+	int			len;			/* -1: empty, or too long to keep */
+	int			span_off;		/* span id position in text, or -1 */
+	bool		tagged;
+	int			flags;			/* PFG_TAG_* */
+	uint64		keyhash;
+	char		key[PFG_COMMENT_LEN];
+	char		label[PFG_ROUTE_LEN];
+	char		text[PFG_COMMENT_LEN];
+} commentSlot;
+
+static commentSlot comments[PFG_COMMENT_SLOTS] = {
+	{.len = -1}, {.len = -1}, {.len = -1}, {.len = -1}
+};
+static commentSlot *last_comment = &comments[0];
+static int	comment_victim = 0;
 
 /* The current statement carries perfguard='ignore'. */
 static bool stmt_ignore = false;
@@ -512,28 +527,29 @@ comment_is_cached(const char *s, int len)
 {
 	int			end = len;
 	int			start;
+	const commentSlot *c = last_comment;
 
-	if (last_comment_len < 0)
+	if (c->len < 0)
 		return false;
 	while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\n' ||
 					   s[end - 1] == ';' || s[end - 1] == '\t' ||
 					   s[end - 1] == '\r'))
 		end--;
-	start = end - 2 - last_comment_len;
+	start = end - 2 - c->len;
 	if (start < 2 || s[end - 1] != '/' || s[end - 2] != '*' ||
 		s[start - 2] != '/' || s[start - 1] != '*')
 		return false;
-	if (last_span_off < 0)
-		return memcmp(s + start, last_comment, last_comment_len) == 0;
+	if (c->span_off < 0)
+		return memcmp(s + start, c->text, c->len) == 0;
 
 	/*
 	 * OpenTelemetry puts the current span in traceparent, so the comment
 	 * changes on every statement of a request while the request (the trace
 	 * id) does not: compare all but the 16 hex digits of the span id.
 	 */
-	return memcmp(s + start, last_comment, last_span_off) == 0 &&
-		memcmp(s + start + last_span_off + 16, last_comment + last_span_off + 16,
-			   last_comment_len - last_span_off - 16) == 0;
+	return memcmp(s + start, c->text, c->span_off) == 0 &&
+		memcmp(s + start + c->span_off + 16, c->text + c->span_off + 16,
+			   c->len - c->span_off - 16) == 0;
 }
 
 /*
@@ -557,6 +573,44 @@ span_offset(const char *c, int len)
 }
 
 /*
+ * comment_slot
+ *		The parsed slot of the comment cstart[0, clen): one of the slots when
+ *		it equals it (but for the span id), else a slot it is parsed into.
+ */
+static commentSlot *
+comment_slot(const char *cstart, int clen)
+{
+	commentSlot *c;
+	int			i;
+
+	for (i = 0; i < PFG_COMMENT_SLOTS; i++)
+	{
+		c = &comments[i];
+		if (c->len != clen)
+			continue;
+		if (c->span_off < 0 ? memcmp(cstart, c->text, clen) == 0 :
+			(memcmp(cstart, c->text, c->span_off) == 0 &&
+			 memcmp(cstart + c->span_off + 16, c->text + c->span_off + 16,
+					clen - c->span_off - 16) == 0))
+			return c;
+	}
+	c = &comments[comment_victim];
+	comment_victim = (comment_victim + 1) % PFG_COMMENT_SLOTS;
+	c->tagged = pfg_parse_tags(cstart, clen, c->key, sizeof(c->key),
+							   c->label, sizeof(c->label), &c->flags);
+	c->keyhash = c->tagged ? key_hash64(c->key) : 0;
+	if (clen < PFG_COMMENT_LEN)
+	{
+		memcpy(c->text, cstart, clen);
+		c->len = clen;
+		c->span_off = span_offset(c->text, clen);
+	}
+	else
+		c->len = -1;
+	return c;
+}
+
+/*
  * pfg_scope_statement_start
  *		Called at the start of every top-level statement: applies the idle gap
  *		and the sqlcommenter rules, and opens a scope if none is open.
@@ -566,6 +620,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 {
 	const char *cstart;
 	int			clen;
+	commentSlot *cslot = NULL;
 	TimestampTz start = GetCurrentStatementStartTimestamp();
 	TimestampTz gap = (TimestampTz) pfg_request_gap * 1000;
 
@@ -579,46 +634,23 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 	stmt_ignore = false;
 	stmt_test = false;
 	if (src != NULL && comment_is_cached(src + loc, len))
-	{
-		/* the same comment as the last statement's: one memcmp */
-		cstart = last_comment;
-		clen = last_comment_len;
-	}
+		cslot = last_comment;	/* the same comment as the last statement's */
 	else if (src != NULL && pfg_trailing_comment(src, loc, len, &cstart, &clen))
 	{
-		if (clen != last_comment_len || clen >= PFG_COMMENT_LEN ||
-			memcmp(cstart, last_comment, clen) != 0)
-		{
-			last_comment_tagged = pfg_parse_tags(cstart, clen,
-												 last_comment_key,
-												 sizeof(last_comment_key),
-												 last_comment_label,
-												 sizeof(last_comment_label),
-												 &last_comment_flags);
-			last_comment_keyhash = last_comment_tagged ?
-				key_hash64(last_comment_key) : 0;
-			if (clen < PFG_COMMENT_LEN)
-			{
-				memcpy(last_comment, cstart, clen);
-				last_comment_len = clen;
-				last_span_off = span_offset(last_comment, clen);
-			}
-			else
-				last_comment_len = -1;
-		}
+		cslot = comment_slot(cstart, clen);
+		if (cslot->len >= 0)
+			last_comment = cslot;
 	}
-	else
-		cstart = NULL;
 
-	if (cstart != NULL)
+	if (cslot != NULL)
 	{
-		stmt_ignore = (last_comment_flags & PFG_TAG_IGNORE) != 0;
-		stmt_test = (last_comment_flags & PFG_TAG_TEST) != 0;
-		if (last_comment_tagged && !(local_st->open && local_st->explicit_scope))
+		stmt_ignore = (cslot->flags & PFG_TAG_IGNORE) != 0;
+		stmt_test = (cslot->flags & PFG_TAG_TEST) != 0;
+		if (cslot->tagged && !(local_st->open && local_st->explicit_scope))
 		{
-			uint64		keyhash = last_comment_keyhash;
+			uint64		keyhash = cslot->keyhash;
 
-			if (pfg_tags_key_is_id(last_comment_key))
+			if (pfg_tags_key_is_id(cslot->key))
 			{
 				/* a request with an id: the shared one, on any backend */
 				if (!shreq.active || shreq.key.idhash != keyhash ||
@@ -628,7 +660,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 					memset(&shreq.key, 0, sizeof(shreq.key));
 					shreq.key.dbid = MyDatabaseId;
 					shreq.key.idhash = keyhash;
-					strlcpy(shreq.label, last_comment_label, sizeof(shreq.label));
+					strlcpy(shreq.label, cslot->label, sizeof(shreq.label));
 					shreq.active = true;
 				}
 			}
@@ -637,7 +669,7 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 			{
 				shreq.active = false;
 				local_end();
-				local_begin(false, true, keyhash, last_comment_label);
+				local_begin(false, true, keyhash, cslot->label);
 			}
 		}
 	}
@@ -1265,7 +1297,8 @@ pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		if (st == NULL)
 			return;
 		note_end(st, ref, queryid, cmd, ms, rows, paged);
-		if (st->running > 0)
+		/* not a later request with the same id, opened after this one ended */
+		if (st->running > 0 && ref->gen == st->gen)
 			st->running--;
 		st->last_end = GetCurrentStatementStartTimestamp() +
 			(TimestampTz) (ms * 1000.0);
@@ -1374,7 +1407,23 @@ pfg_scope_begin_explicit(const char *label)
 		local_st->nfps = 0;
 		local_st->gen++;
 	}
-	shreq.active = false;
+	if (shreq.active)
+	{
+		/* the same for a request with an id that this statement opened */
+		LWLock	   *lock;
+		pfgReqState *st = shared_acquire(&shreq.key, false, &lock);
+
+		if (st)
+		{
+			if (st->queries == 1 && st->first_exec == exec_seq && !st->dirty)
+			{
+				st->queries = 0;
+				st->open = false;
+			}
+			LWLockRelease(lock);
+		}
+		shreq.active = false;
+	}
 	local_end();
 	local_begin(true, false, 0, label);
 }
