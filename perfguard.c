@@ -43,6 +43,7 @@
 
 #include "fingerprint.h"
 #include "hypo_index.h"
+#include "index_evidence.h"
 #include "nplusone_fix.h"
 #include "plan_sample.h"
 #include "scope.h"
@@ -321,6 +322,8 @@ _PG_init(void)
 
 	/* the guard's hint for an N+1 comes from the report layer */
 	pfg_scope_set_fix_fn(pfg_n_plus_one_fix);
+	/* and so does the index evidence of a sampled execution */
+	pfg_plan_set_evidence_fn(pfg_index_evidence);
 
 	/*
 	 * Install hooks.

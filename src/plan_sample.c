@@ -44,6 +44,13 @@
  * outside the locks and inside PG_TRY so that a failure only loses the
  * sample.
  *
+ * Plan text is stored with its constants as $n unless
+ * perfguard.capture_parameters is on (text_mask.c).
+ *
+ * A recorded sample also goes to the index advisor (evidence_fn), which
+ * proves index candidates with the execution's values at most once per
+ * fingerprint and window, guarded (index_evidence.c).
+ *
  * Copyright (c) 2026, perfguard developers
  *
  * IDENTIFICATION
@@ -64,6 +71,7 @@
 #include "plan_checks.h"
 #include "plan_sample.h"
 #include "store_plans.h"
+#include "text_mask.h"
 
 #define PFG_ARMED_CACHE			512 /* backend-local probe table, 2 x MAX_SLOW */
 
@@ -79,12 +87,24 @@ typedef struct pfgArmedSlot
 static uint32 armed_gen_seen = 0;	/* shared generation starts at 1 */
 static int	armed_count = 0;
 static pfgArmedSlot armed_cache[PFG_ARMED_CACHE];
+static pfgPlanEvidenceFn evidence_fn = NULL;	/* index evidence (report) */
 
 /*---- static functions ----*/
 static void plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms,
 						bool slow);
 static void record_unbounded(QueryDesc *qd, const pfgStmtKey *key,
 							 int64 rows, double ms);
+
+/*
+ * pfg_plan_set_evidence_fn
+ *		Register the function called for each recorded sample (perfguard.c
+ *		registers the index advisor's evidence).
+ */
+void
+pfg_plan_set_evidence_fn(pfgPlanEvidenceFn fn)
+{
+	evidence_fn = fn;
+}
 
 /*---- the sample budget ----*/
 
@@ -278,7 +298,12 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
 		pfg_plan_walk(qd->planstate, w);
 		walk = w;
 		if (need_plan)
+		{
 			text = plan_text(qd, analyzed);
+			/* no parameter value in shared memory (text_mask.c) */
+			if (!pfg_capture_parameters)
+				text = pfg_mask_plan_text(text);
+		}
 	}
 	PG_CATCH();
 	{
@@ -302,6 +327,10 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow)
 	if (walk->nfound > 0)
 		pfg_plans_record_findings(key, walk->found, walk->nfound, ms);
 	MemoryContextDelete(tmpcxt);
+
+	/* the index advisor's evidence: guarded there, once per window */
+	if (evidence_fn != NULL && key->toplevel)
+		evidence_fn(qd, key, analyzed);
 }
 
 /*---- unbounded results ----*/
