@@ -13,11 +13,13 @@ OBJS = \
 	src/persist.o \
 	src/fingerprint.o \
 	src/sqlcommenter.o \
+	src/text_mask.o \
 	src/store.o \
 	src/store_plans.o \
 	src/store_advice.o \
 	src/store_cache.o \
 	src/store_requests.o \
+	src/store_evidence.o \
 	src/scope_findings.o \
 	src/scope.o \
 	src/plan_checks.o \
@@ -27,6 +29,7 @@ OBJS = \
 	src/nplusone_fix.o \
 	src/hypo_index.o \
 	src/index_candidates.o \
+	src/index_evidence.o \
 	src/index_advice.o \
 	src/keyset_cursor.o \
 	src/keyset.o \
@@ -43,7 +46,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 # pg_regress suites (one file per concern); run by scripts/test.sh with a
 # temporary instance that preloads the library (perfguard.conf).
-REGRESS = store fingerprint scopes nplusone guards privileges privileges_views suppression parameters errors percentiles sequences findings plan_insights index_advice index_advice_applied index_advice_hypopg keyset hostile
+REGRESS = store fingerprint scopes nplusone guards privileges privileges_views suppression parameters errors percentiles sequences findings plan_insights index_advice index_advice_applied index_advice_hypopg keyset hostile index_advice_dexter index_advice_qualstats index_advice_cases index_advice_evidence
 REGRESS_OPTS = --temp-config=$(srcdir)/perfguard.conf --temp-instance=./tmp_check
 ISOLATION = nplusone_sessions reset_concurrent requests_shared requests_two_ids
 ISOLATION_OPTS = --temp-config=$(srcdir)/perfguard.conf

@@ -504,7 +504,7 @@ CREATE FUNCTION perfguard._index_advice_missing(
     OUT impact_ms double precision, OUT applied boolean,
     OUT applied_index text, OUT mean_ms_before double precision,
     OUT mean_ms_after double precision, OUT calls_after bigint,
-    OUT actual_improvement double precision)
+    OUT actual_improvement double precision, OUT evidence text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'perfguard_index_advice_missing'
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
@@ -524,7 +524,11 @@ CREATE VIEW perfguard._index_catalog AS
          pg_get_expr(i.indpred, i.indrelid) AS pred,
          EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
            AS backs_constraint,
+         -- each key column as CREATE INDEX spells it, with its direction
          ARRAY(SELECT pg_get_indexdef(i.indexrelid, g, true)
+                      || CASE WHEN i.indoption[g - 1] & 1 <> 0 THEN ' DESC' ELSE '' END
+                      || CASE i.indoption[g - 1] & 3 WHEN 2 THEN ' NULLS FIRST'
+                                                     WHEN 1 THEN ' NULLS LAST' ELSE '' END
                  FROM generate_series(1, i.indnkeyatts) g ORDER BY g) AS columns
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
@@ -664,30 +668,32 @@ CREATE VIEW perfguard._index_advice_catalog AS
 -- applied .. actual_improvement: the closed loop (docs/index_advice.md):
 -- a 'missing' advice whose index now exists stays listed with applied = true
 -- and the mean time per call of its statements before the advice and since.
+-- evidence: what a row rests on: 'execution' (proven with the values of
+-- sampled executions), 'generic_plan', both, or 'catalog' (the checks).
 CREATE VIEW perfguard.index_advice AS
   SELECT kind, schema_name, table_name, index_name, columns, ddl, reason,
          queryids, calls, est_cost_before, est_cost_after, est_improvement,
          index_bytes, impact_ms, applied, applied_index, mean_ms_before,
-         mean_ms_after, calls_after, actual_improvement
+         mean_ms_after, calls_after, actual_improvement, evidence
     FROM (
       SELECT m.kind, m.schema_name, m.table_name, m.index_name,
              m.columns, m.ddl, m.reason, m.queryids, m.calls,
              m.est_cost_before, m.est_cost_after, m.est_improvement,
              m.index_bytes, m.impact_ms, m.applied, m.applied_index,
              m.mean_ms_before, m.mean_ms_after, m.calls_after,
-             m.actual_improvement, 1 AS korder, m.ord
+             m.actual_improvement, m.evidence, 1 AS korder, m.ord
         FROM perfguard._index_advice_missing() WITH ORDINALITY
              AS m(kind, schema_name, table_name, index_name, columns, ddl,
                   reason, queryids, calls, est_cost_before, est_cost_after,
                   est_improvement, index_bytes, impact_ms, applied,
                   applied_index, mean_ms_before, mean_ms_after, calls_after,
-                  actual_improvement, ord)
+                  actual_improvement, evidence, ord)
       UNION ALL
       SELECT c.kind, c.schema_name, c.table_name, c.index_name, c.columns,
              c.ddl, c.reason, NULL::bigint[], NULL::bigint,
              NULL::float8, NULL::float8, NULL::float8, c.index_bytes,
              NULL::float8, false, NULL::text, NULL::float8, NULL::float8,
-             NULL::bigint, NULL::float8,
+             NULL::bigint, NULL::float8, 'catalog'::text,
              CASE c.kind WHEN 'fk_without_index' THEN 2 WHEN 'duplicate' THEN 3
                          WHEN 'redundant' THEN 4 ELSE 5 END,
              0

@@ -43,6 +43,7 @@
 
 #include "fingerprint.h"
 #include "hypo_index.h"
+#include "index_evidence.h"
 #include "nplusone_fix.h"
 #include "plan_sample.h"
 #include "report.h"
@@ -335,6 +336,8 @@ _PG_init(void)
 
 	/* the fixes of N+1s and sequences (findings, guard hints): report layer */
 	pfg_scope_set_fix_fn(pfg_fix_derive);
+	/* and so does the index evidence of a sampled execution */
+	pfg_plan_set_evidence_fn(pfg_index_evidence);
 
 	/*
 	 * Install hooks.

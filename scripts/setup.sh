@@ -40,6 +40,7 @@ packages=(
 	python3-django
 	python3-psycopg2
 	python3-sqlalchemy
+	python3-pytest
 	ruby-activerecord
 	ruby-pg
 	python3-yaml

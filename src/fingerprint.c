@@ -446,12 +446,101 @@ is_const_token(int tok)
 		tok == FCONST || tok == BCONST || tok == XCONST;
 }
 
+/* Does this token end an ORDER BY / GROUP BY list (or one element)? */
+static bool
+ends_by_list(int tok)
+{
+	return tok == LIMIT || tok == OFFSET || tok == FETCH || tok == FOR ||
+		tok == HAVING || tok == WINDOW || tok == UNION || tok == INTERSECT ||
+		tok == EXCEPT || tok == ORDER || tok == RETURNING || tok == ';';
+}
+
+/* Most parenthesis levels tracked by mark_ordinals; deeper ones are opaque. */
+#define PFG_ORD_DEPTH	32
+
+/*
+ * mark_ordinals
+ *		Set keep[i] for the integer constants that are ordinal references
+ *		of a query-level ORDER BY, GROUP BY or DISTINCT ON list ("ORDER BY 1
+ *		DESC", "GROUP BY 1, 2"): they name an output column, they are not
+ *		values, and they stay as written in the normalised text (as
+ *		pg_stat_statements keeps them, since parse analysis turns them into
+ *		column references).  An element is an ordinal when it is a bare
+ *		integer: preceded by BY or a comma of the list and followed by a
+ *		comma, ASC, DESC, NULLS, the end of the list or of the statement.
+ *		"Query-level" means the statement itself or a parenthesised
+ *		subquery: an ORDER BY inside OVER (...) or an aggregate's argument
+ *		list sorts by a constant, and its integers stay values.
+ */
+static void
+mark_ordinals(const pfgToken *toks, int ntoks, bool *keep)
+{
+	struct
+	{
+		bool		query;		/* a (sub)query: its ORDER BY takes ordinals */
+		bool		in_list;	/* inside its ORDER BY / GROUP BY list */
+	}			frames[PFG_ORD_DEPTH];
+	int			depth = 0;
+	int			opaque = 0;		/* levels beyond PFG_ORD_DEPTH */
+	int			i;
+
+	frames[0].query = true;
+	frames[0].in_list = false;
+	for (i = 0; i < ntoks; i++)
+	{
+		int			tok = toks[i].tok;
+		int			prev = (i > 0) ? toks[i - 1].tok : 0;
+		int			next = (i + 1 < ntoks) ? toks[i + 1].tok : 0;
+
+		if (tok == '(' || tok == '[')
+		{
+			if (opaque > 0 || depth + 1 >= PFG_ORD_DEPTH)
+			{
+				opaque++;
+				continue;
+			}
+			depth++;
+			frames[depth].query = (next == SELECT || next == VALUES ||
+								   next == WITH || next == TABLE || next == '(');
+			/* DISTINCT ON ( list ): ordinals, like ORDER BY */
+			frames[depth].in_list = (tok == '(' && prev == ON && i >= 2 &&
+									 toks[i - 2].tok == DISTINCT);
+			continue;
+		}
+		if (tok == ')' || tok == ']')
+		{
+			if (opaque > 0)
+				opaque--;
+			else if (depth > 0)
+				depth--;
+			continue;
+		}
+		if (opaque > 0)
+			continue;
+		if (tok == SELECT || tok == VALUES)
+		{
+			frames[depth].query = true;
+			frames[depth].in_list = false;
+		}
+		else if (tok == BY && (prev == ORDER || prev == GROUP_P))
+			frames[depth].in_list = frames[depth].query;
+		else if (frames[depth].in_list && ends_by_list(tok))
+			frames[depth].in_list = false;
+		else if (tok == ICONST && frames[depth].in_list &&
+				 (prev == BY || prev == ',' || prev == '(') &&
+				 (next == 0 || next == ',' || next == ')' || next == ASC ||
+				  next == DESC || next == NULLS_P || ends_by_list(next)))
+			keep[i] = true;
+	}
+}
+
 /*
  * pfg_normalize_query
  *		Normalised copy of the statement src[loc, loc+*len): constants become
  *		$n (numbered after the statement's own parameters), a constant list
  *		after IN ( or ARRAY[ becomes "$n" and a comment ", ...", the trailing comment is
- *		dropped.  *len is set to the result's length.  May ERROR (lexer), so
+ *		dropped.  Ordinal references (ORDER BY 1, GROUP BY 1) are column
+ *		references, not constants, and stay (mark_ordinals).  *len is set to the result's length.  May ERROR (lexer), so
  *		callers wrap it.
  */
 char *
@@ -464,6 +553,7 @@ pfg_normalize_query(const char *src, int loc, int *len)
 	core_YYSTYPE yylval;
 	YYLTYPE		yylloc;
 	pfgToken   *toks;
+	bool	   *keep;
 	int			ntoks = 0;
 	int			maxtoks = 64;
 	int			maxparam = 0;
@@ -499,6 +589,8 @@ pfg_normalize_query(const char *src, int loc, int *len)
 
 	initStringInfo(&buf);
 	next_param = maxparam + 1;
+	keep = palloc0(sizeof(bool) * Max(ntoks, 1));
+	mark_ordinals(toks, ntoks, keep);
 
 	/* "PREPARE name [(types)] AS stmt": keep the statement only */
 	i = 0;
@@ -554,7 +646,7 @@ pfg_normalize_query(const char *src, int loc, int *len)
 				continue;
 			}
 		}
-		if (is_const_token(tok))
+		if (is_const_token(tok) && !keep[i])
 		{
 			int			end = (i + 1 < ntoks) ? toks[i + 1].start : n;
 			int			start = toks[i].start;
@@ -577,6 +669,7 @@ pfg_normalize_query(const char *src, int loc, int *len)
 	appendBinaryStringInfo(&buf, stmt + last, n - last);
 
 	pfree(toks);
+	pfree(keep);
 	pfree(stmt);
 	*len = buf.len;
 	return buf.data;

@@ -13,6 +13,7 @@
 #ifndef PFG_HYPO_INDEX_H
 #define PFG_HYPO_INDEX_H
 
+#include "nodes/params.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pathnodes.h"
 #include "nodes/plannodes.h"
@@ -22,15 +23,18 @@
 #include "perfguard.h"
 #include "store_advice.h"
 
-/* One candidate btree index; catalog facts are filled when it is built. */
+/* Most hypothetical indexes planned together (the indexes of an OR). */
+#define PFG_HYPO_MAX_SET		4
+
+/*
+ * One candidate btree index: its key (what shared memory keeps), and the
+ * catalog facts of each key column, filled by pfg_hypo_fill.
+ */
 typedef struct pfgCandidate
 {
-	Oid			relid;
-	int			ncols;
-	AttrNumber	attnos[PFG_INDEX_MAX_COLS];
-	bool		desc[PFG_INDEX_MAX_COLS];
-	bool		nulls_first[PFG_INDEX_MAX_COLS];
-	Oid			atttype[PFG_INDEX_MAX_COLS];
+	pfgIndexKey key;
+	bool		partitioned;	/* key.relid is a partitioned table */
+	Oid			atttype[PFG_INDEX_MAX_COLS];	/* of the column or expression */
 	int32		atttypmod[PFG_INDEX_MAX_COLS];
 	Oid			attcoll[PFG_INDEX_MAX_COLS];
 	Oid			opfamily[PFG_INDEX_MAX_COLS];
@@ -41,16 +45,21 @@ typedef struct pfgCandidate
 
 extern void pfg_hypo_get_relation_info(PlannerInfo *root, Oid relid,
 									   bool inhparent, RelOptInfo *rel);
+extern bool pfg_hypo_fill(pfgCandidate *c);
 extern PlannedStmt *pfg_hypo_plan(Query *q, const char *text,
-								  pfgCandidate *cand);
+								  pfgCandidate **cands, int ncands,
+								  ParamListInfo params);
+extern double pfg_hypo_plan_cost(Query *q, const char *text,
+								 pfgCandidate **cands, int ncands,
+								 ParamListInfo params);
 extern void pfg_hypo_estimate_size(double tuples, int32 keywidth,
 								   BlockNumber *pages, int *height);
-extern Oid	pfg_hypo_covering_index(Relation rel, int ncols,
-									const AttrNumber *attnos);
-extern bool pfg_hypo_same_columns(const pfgCandidate *a, const pfgCandidate *b);
-extern bool pfg_hypo_is_prefix(const pfgCandidate *a, const pfgCandidate *b);
+extern double pfg_hypo_rel_tuples(Oid relid);
+extern Oid	pfg_hypo_covering_index(Relation rel, const pfgIndexKey *key);
 extern char *pfg_qualified_rel(Oid relid);
-extern char *pfg_hypo_columns_sql(const pfgCandidate *c);
-extern char *pfg_hypo_ddl(const pfgCandidate *c);
+extern char *pfg_hypo_column_sql(const pfgIndexKey *key, int col);
+extern char *pfg_hypo_columns_sql(const pfgIndexKey *key);
+extern char *pfg_hypo_ddl(const pfgIndexKey *key);
+extern bool pfg_hypo_is_partitioned(Oid relid);
 
 #endif							/* PFG_HYPO_INDEX_H */

@@ -6,28 +6,35 @@
  *		one proves itself.
  *
  * How a candidate is built and proven (docs/index_advice.md has more):
- *	1. The normalised text of a statement (with $n placeholders) is parsed
- *	   with raw_parser, analysed with parse_analyze_varparams (which infers
- *	   the types of $n), rewritten, and planned with pg_plan_query.  The $n
- *	   stay Params, so this is the generic plan and its cost.
- *	2. The plan is walked for scans of big tables (reltuples >=
- *	   PFG_BIG_TABLE_ROWS) that filter: Seq Scans with a qual, and Index /
- *	   Bitmap Heap Scans that still have a Filter.  A scan under a Sort also
- *	   counts when the statement sorts by columns of that table.
- *	3. The scan's quals give equality columns (=, = ANY, IS NULL, boolean
- *	   columns) and range columns (<, <=, >, >=), as the column type's
- *	   default btree operator family sees them; ORDER BY gives the order
- *	   columns.  Candidates: equality columns first, then the first range
- *	   column, then the ORDER BY columns, plus the shorter variants and the
- *	   single columns.  A candidate that an existing btree index already
- *	   starts with is dropped.
+ *	1. The statement is parsed with raw_parser and analysed (its $n typed
+ *	   by inference, or by the bound values of an execution), rewritten and
+ *	   planned.  Without values the $n stay Params: the generic plan; with
+ *	   the values of a sampled execution (index_evidence.c) they are folded
+ *	   into constants: that execution's custom plan.
+ *	2. The plan is walked for scans of big tables (at least
+ *	   PFG_BIG_TABLE_ROWS rows by the planner's own estimate, or a scan
+ *	   costing at least PFG_BIG_SCAN_COST): Seq Scans that filter, feed a
+ *	   Sort or feed a join, and Index / Bitmap Heap Scans that still have a
+ *	   Filter.  The scans of the partitions of a partitioned table of the
+ *	   statement are one target: the partitioned table.
+ *	3. The quals give equality columns (=, = ANY, IS NULL, boolean columns)
+ *	   and range columns (<, <=, >, >=, LIKE 'prefix%'), as the btree
+ *	   operator family of the column (or of an immutable function of it,
+ *	   such as lower(email)) sees them; an OR of such quals on different
+ *	   columns gives a set of indexes planned together (a BitmapOr); the
+ *	   equality clauses of the joins above the scan give join keys; ORDER
+ *	   BY gives the order columns.  Candidates: equality columns, then the
+ *	   first range column, then the order columns, the shorter variants,
+ *	   join keys, and single columns.  A candidate that an existing btree
+ *	   index already starts with is dropped.
  *	4. Each candidate is proven: the statement is planned again with the
  *	   candidate as a hypothetical index (hypo_index.c).  The cheapest
  *	   candidate wins (a shorter one when it is within 1%), if it lowers the
  *	   statement's estimated total cost by at least PFG_MIN_IMPROVEMENT.
  *
  * Everything here reads the catalogs and may ERROR; callers run it guarded
- * (report.c) or let the error through (perfguard.advise()).
+ * (report.c, index_evidence.c) or let the error through
+ * (perfguard.advise()).
  *
  * Copyright (c) 2026, perfguard developers
  *
@@ -41,9 +48,12 @@
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/relation.h"
-#include "access/table.h"
+#include "catalog/partition.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
@@ -53,32 +63,77 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
+#include "parser/parse_param.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/pg_locale.h"
 #include "utils/rel.h"
-#include "utils/syscache.h"
 
 #include "index_candidates.h"
 
-/* A table is "big" from this many rows (pg_class.reltuples) on. */
+/* A table is "big" from this many rows (the planner's estimate) on ... */
 #define PFG_BIG_TABLE_ROWS		10000.0
+/* ... or when one scan of it costs this much (about a Seq Scan of 10,000
+ * narrow rows with a few quals: 45 pages + 100 + 25 per qual) */
+#define PFG_BIG_SCAN_COST		250.0
 /* Most candidates tried per scanned table. */
 #define PFG_MAX_CANDIDATES		8
+/* OR sets (indexes planned together) tried per scanned table. */
+#define PFG_MAX_OR_SETS			2
 
-/* A scan of a big table that filters or feeds a sort. */
+/* A scan of a table that filters, or feeds a sort or a join. */
 typedef struct scanTarget
 {
-	Oid			relid;
+	Oid			relid;			/* the table to index (a partition's parent) */
+	Oid			scanned;		/* the scanned relation */
 	Index		scanrelid;
+	Index		parent_rti;		/* range table entry of relid */
 	const char *node;			/* "Seq Scan", "Index Scan", ... */
 	List	   *quals;
-	double		reltuples;
 	double		plan_rows;
+	double		scan_cost;
 	bool		under_sort;
 } scanTarget;
+
+/* An equality join clause's column: range table index and attribute. */
+typedef struct joinKey
+{
+	Index		rti;
+	AttrNumber	attno;
+} joinKey;
+
+typedef struct walkState
+{
+	PlannedStmt *pstmt;
+	List	   *targets;		/* scanTarget * */
+	List	   *joinkeys;		/* joinKey * */
+} walkState;
+
+/* One key column as the quals see it, on the target's table. */
+typedef struct colSpec
+{
+	AttrNumber	attno;
+	Oid			exprfunc;		/* InvalidOid: the column itself */
+	Oid			opclass;		/* InvalidOid: the default */
+} colSpec;
+
+/* The classified quals of one target. */
+typedef struct qualCols
+{
+	colSpec		eq[PFG_INDEX_MAX_COLS];
+	int			neq;
+	colSpec		range[PFG_INDEX_MAX_COLS];
+	int			nrange;
+	colSpec		ors[PFG_MAX_OR_SETS][PFG_HYPO_MAX_SET];
+	int			nor[PFG_MAX_OR_SETS];
+	int			norsets;
+	colSpec		join[PFG_INDEX_MAX_COLS];
+	int			njoin;
+	StringInfoData desc;		/* "a =, b >" */
+} qualCols;
 
 /* The ORDER BY of a statement when it is on columns of one table. */
 typedef struct orderCols
@@ -90,21 +145,67 @@ typedef struct orderCols
 	bool		nulls_first[PFG_INDEX_MAX_COLS];
 } orderCols;
 
+/* Candidates planned together: one index, or the indexes of an OR. */
+typedef struct candSet
+{
+	int			n;
+	pfgCandidate *c[PFG_HYPO_MAX_SET];
+} candSet;
+
+/* What classify_clause makes of one qual. */
+typedef enum clauseKind
+{
+	CLAUSE_NONE,
+	CLAUSE_EQ,
+	CLAUSE_RANGE
+} clauseKind;
+
+/*---- static functions ----*/
+static void walk_plan(Plan *plan, walkState *ws, bool under_sort);
+
 /*
- * pfg_index_analyse_one
- *		Parse, analyse and rewrite one statement (with $n placeholders) into
- *		its Query.  With "strict" (perfguard.advise) bad input raises the
- *		documented errors; otherwise NULL is returned for anything that is
- *		not one SELECT/UPDATE/DELETE.  Other errors propagate.
+ * unwrap_statement
+ *		The statement to analyse inside the utility commands that run one:
+ *		PREPARE name AS stmt (the source text of an EXECUTE), EXPLAIN stmt,
+ *		DECLARE cursor FOR stmt.
+ */
+static Node *
+unwrap_statement(Node *stmt)
+{
+	for (;;)
+	{
+		if (IsA(stmt, PrepareStmt))
+			stmt = ((PrepareStmt *) stmt)->query;
+		else if (IsA(stmt, ExplainStmt))
+			stmt = ((ExplainStmt *) stmt)->query;
+		else if (IsA(stmt, DeclareCursorStmt))
+			stmt = ((DeclareCursorStmt *) stmt)->query;
+		else
+			return stmt;
+	}
+}
+
+/*
+ * pfg_index_parse
+ *		Parse, analyse and rewrite one statement into its Query.  The $n are
+ *		typed by inference, or by "params" (the values an execution bound).
+ *		Parse analysis runs without post_parse_analyze_hook and without a
+ *		query id: this is not a statement of the session, and must not count
+ *		as one (nor its planning, in pg_stat_statements).  With "strict"
+ *		(perfguard.advise) bad input raises the documented errors; otherwise
+ *		NULL is returned for anything that is not one SELECT/UPDATE/DELETE
+ *		(PREPARE, EXPLAIN and DECLARE are looked through).  Other errors
+ *		propagate.
  */
 Query *
-pfg_index_analyse_one(const char *text, bool strict)
+pfg_index_parse(const char *text, bool strict, ParamListInfo params)
 {
 	List	   *raw;
 	RawStmt    *rs;
 	Node	   *stmt;
 	Oid		   *ptypes = NULL;
 	int			nparams = 0;
+	ParseState *pstate;
 	Query	   *q;
 	List	   *rewritten;
 	bool		ok;
@@ -121,7 +222,7 @@ pfg_index_analyse_one(const char *text, bool strict)
 				 errhint("Pass one SELECT, UPDATE or DELETE statement.")));
 	}
 	rs = linitial_node(RawStmt, raw);
-	stmt = rs->stmt;
+	stmt = strict ? rs->stmt : unwrap_statement(rs->stmt);
 	ok = (IsA(stmt, SelectStmt) && ((SelectStmt *) stmt)->intoClause == NULL) ||
 		IsA(stmt, UpdateStmt) || IsA(stmt, DeleteStmt);
 	if (!ok)
@@ -133,8 +234,37 @@ pfg_index_analyse_one(const char *text, bool strict)
 				 errmsg("perfguard.advise() only supports SELECT, UPDATE and DELETE statements"),
 				 errhint("Pass the statement to analyse, not a command that changes the schema or inserts rows.")));
 	}
+	if (stmt != rs->stmt)
+	{
+		RawStmt    *inner = makeNode(RawStmt);
 
-	q = parse_analyze_varparams(rs, text, &ptypes, &nparams, NULL);
+		inner->stmt = stmt;
+		inner->stmt_location = rs->stmt_location;
+		inner->stmt_len = rs->stmt_len;
+		rs = inner;
+	}
+
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = text;
+	if (params != NULL)
+	{
+		int			i;
+
+		if (params->paramFetch != NULL)
+			return NULL;		/* dynamic parameters (PL/pgSQL): no values */
+		nparams = params->numParams;
+		ptypes = palloc0(sizeof(Oid) * Max(nparams, 1));
+		for (i = 0; i < nparams; i++)
+			ptypes[i] = params->params[i].ptype;
+		setup_parse_fixed_parameters(pstate, ptypes, nparams);
+	}
+	else
+		setup_parse_variable_parameters(pstate, &ptypes, &nparams);
+	q = transformTopLevelStmt(pstate, rs);
+	if (params == NULL)
+		check_variable_parameters(pstate, q);
+	free_parsestate(pstate);
+
 	rewritten = QueryRewrite(q);
 	if (list_length(rewritten) != 1)
 	{
@@ -159,42 +289,127 @@ pfg_index_analyse_one(const char *text, bool strict)
 	return q;
 }
 
-static double
-rel_reltuples(Oid relid)
+/*---- the plan walk ----*/
+
+static Node *
+strip_implicit(Node *n)
 {
-	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	double		r = -1;
-
-	if (HeapTupleIsValid(tp))
+	while (n && (IsA(n, RelabelType) ||
+				 (IsA(n, FuncExpr) &&
+				  ((FuncExpr *) n)->funcformat == COERCE_IMPLICIT_CAST &&
+				  list_length(((FuncExpr *) n)->args) == 1)))
 	{
-		Form_pg_class c = (Form_pg_class) GETSTRUCT(tp);
-
-		if (c->relkind == RELKIND_RELATION || c->relkind == RELKIND_MATVIEW)
-			r = c->reltuples;
-		ReleaseSysCache(tp);
+		if (IsA(n, RelabelType))
+			n = (Node *) ((RelabelType *) n)->arg;
+		else
+			n = linitial(((FuncExpr *) n)->args);
 	}
-	return r;
+	return n;
 }
 
-static void walk_plan(Plan *plan, PlannedStmt *pstmt, bool under_sort,
-					  List **targets);
+/* Default btree opfamily of a type, or InvalidOid. */
+static Oid
+btree_opfamily_of(Oid typid)
+{
+	Oid			opclass = GetDefaultOpClass(typid, BTREE_AM_OID);
+
+	return OidIsValid(opclass) ? get_opclass_family(opclass) : InvalidOid;
+}
+
+/*
+ * join_var
+ *		The range table index and attribute of a join clause's Var: after
+ *		set_plan_references a join's Vars point at its inputs (OUTER_VAR,
+ *		INNER_VAR), and varnosyn/varattnosyn keep the scanned relation's.
+ */
+static bool
+join_var(Node *n, Index *rti, AttrNumber *attno)
+{
+	Var		   *v;
+
+	n = strip_implicit(n);
+	if (n == NULL || !IsA(n, Var))
+		return false;
+	v = (Var *) n;
+	if (v->varlevelsup != 0)
+		return false;
+	if (IS_SPECIAL_VARNO(v->varno))
+	{
+		*rti = v->varnosyn;
+		*attno = v->varattnosyn;
+	}
+	else
+	{
+		*rti = v->varno;
+		*attno = v->varattno;
+	}
+	return *rti > 0 && *attno > 0;
+}
+
+/*
+ * collect_join_keys
+ *		The columns of the equality join clauses "clauses" (Var = Var of two
+ *		relations, with a btree equality operator).
+ */
+static void
+collect_join_keys(List *clauses, walkState *ws)
+{
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		Node	   *n = lfirst(lc);
+		OpExpr	   *op;
+		Index		r1,
+					r2;
+		AttrNumber	a1,
+					a2;
+		Oid			fam;
+		joinKey    *k;
+
+		if (IsA(n, BoolExpr) && ((BoolExpr *) n)->boolop == AND_EXPR)
+		{
+			collect_join_keys(((BoolExpr *) n)->args, ws);
+			continue;
+		}
+		if (!IsA(n, OpExpr) || list_length(((OpExpr *) n)->args) != 2)
+			continue;
+		op = (OpExpr *) n;
+		if (!join_var(linitial(op->args), &r1, &a1) ||
+			!join_var(lsecond(op->args), &r2, &a2) || r1 == r2)
+			continue;
+		fam = btree_opfamily_of(exprType(strip_implicit(linitial(op->args))));
+		if (!OidIsValid(fam) ||
+			get_op_opfamily_strategy(op->opno, fam) != BTEqualStrategyNumber)
+			continue;
+		k = palloc(sizeof(joinKey));
+		k->rti = r1;
+		k->attno = a1;
+		ws->joinkeys = lappend(ws->joinkeys, k);
+		k = palloc(sizeof(joinKey));
+		k->rti = r2;
+		k->attno = a2;
+		ws->joinkeys = lappend(ws->joinkeys, k);
+	}
+}
 
 static void
-walk_plan_list(List *plans, PlannedStmt *pstmt, bool under_sort, List **targets)
+walk_plan_list(List *plans, walkState *ws, bool under_sort)
 {
 	ListCell   *lc;
 
 	foreach(lc, plans)
-		walk_plan((Plan *) lfirst(lc), pstmt, under_sort, targets);
+		walk_plan((Plan *) lfirst(lc), ws, under_sort);
 }
 
 /*
  * walk_plan
- *		Collect the scans of big tables that filter, or that feed a Sort
- *		(directly or through a Gather).
+ *		Collect the scans that filter, or that feed a Sort (directly or
+ *		through a Gather, Limit or Append), and the join keys of the joins.
+ *		Whether a scan's table is big enough is decided later, per table.
  */
 static void
-walk_plan(Plan *plan, PlannedStmt *pstmt, bool under_sort, List **targets)
+walk_plan(Plan *plan, walkState *ws, bool under_sort)
 {
 	Index		scanrelid = 0;
 	List	   *quals = NIL;
@@ -231,26 +446,22 @@ walk_plan(Plan *plan, PlannedStmt *pstmt, bool under_sort, List **targets)
 
 	if (node != NULL)
 	{
-		RangeTblEntry *rte = rt_fetch(scanrelid, pstmt->rtable);
+		RangeTblEntry *rte = rt_fetch(scanrelid, ws->pstmt->rtable);
 
+		/* an Index or Bitmap Heap Scan is a target only if it filters */
 		if (rte->rtekind == RTE_RELATION &&
-			(quals != NIL || (under_sort && nodeTag(plan) == T_SeqScan)))
+			(quals != NIL || nodeTag(plan) == T_SeqScan))
 		{
-			double		reltuples = rel_reltuples(rte->relid);
+			scanTarget *t = palloc0(sizeof(scanTarget));
 
-			if (reltuples >= PFG_BIG_TABLE_ROWS)
-			{
-				scanTarget *t = palloc0(sizeof(scanTarget));
-
-				t->relid = rte->relid;
-				t->scanrelid = scanrelid;
-				t->node = node;
-				t->quals = quals;
-				t->reltuples = reltuples;
-				t->plan_rows = plan->plan_rows;
-				t->under_sort = under_sort;
-				*targets = lappend(*targets, t);
-			}
+			t->relid = t->scanned = rte->relid;
+			t->scanrelid = t->parent_rti = scanrelid;
+			t->node = node;
+			t->quals = quals;
+			t->plan_rows = plan->plan_rows;
+			t->scan_cost = plan->total_cost;
+			t->under_sort = under_sort && nodeTag(plan) == T_SeqScan;
+			ws->targets = lappend(ws->targets, t);
 		}
 		return;
 	}
@@ -259,73 +470,91 @@ walk_plan(Plan *plan, PlannedStmt *pstmt, bool under_sort, List **targets)
 	{
 		case T_Sort:
 		case T_IncrementalSort:
-			walk_plan(plan->lefttree, pstmt, true, targets);
+			walk_plan(plan->lefttree, ws, true);
 			return;
 		case T_Gather:
 		case T_GatherMerge:
 		case T_Material:
 		case T_Limit:
-			walk_plan(plan->lefttree, pstmt, under_sort, targets);
+			walk_plan(plan->lefttree, ws, under_sort);
 			return;
 		case T_Append:
-			walk_plan_list(((Append *) plan)->appendplans, pstmt, false, targets);
+			/* a Sort above sorts all the partitions (or branches) */
+			walk_plan_list(((Append *) plan)->appendplans, ws, under_sort);
 			break;
 		case T_MergeAppend:
-			walk_plan_list(((MergeAppend *) plan)->mergeplans, pstmt, false, targets);
+			walk_plan_list(((MergeAppend *) plan)->mergeplans, ws, false);
 			break;
 		case T_SubqueryScan:
-			walk_plan(((SubqueryScan *) plan)->subplan, pstmt, false, targets);
+			walk_plan(((SubqueryScan *) plan)->subplan, ws, false);
 			break;
 		case T_CustomScan:
-			walk_plan_list(((CustomScan *) plan)->custom_plans, pstmt, false, targets);
+			walk_plan_list(((CustomScan *) plan)->custom_plans, ws, false);
+			break;
+		case T_NestLoop:
+			collect_join_keys(((Join *) plan)->joinqual, ws);
+			break;
+		case T_HashJoin:
+			collect_join_keys(((HashJoin *) plan)->hashclauses, ws);
+			collect_join_keys(((Join *) plan)->joinqual, ws);
+			break;
+		case T_MergeJoin:
+			collect_join_keys(((MergeJoin *) plan)->mergeclauses, ws);
+			collect_join_keys(((Join *) plan)->joinqual, ws);
 			break;
 		default:
 			break;
 	}
-	walk_plan(plan->lefttree, pstmt, false, targets);
-	walk_plan(plan->righttree, pstmt, false, targets);
+	walk_plan(plan->lefttree, ws, false);
+	walk_plan(plan->righttree, ws, false);
 }
 
-static Node *
-strip_implicit(Node *n)
-{
-	while (n && (IsA(n, RelabelType) ||
-				 (IsA(n, FuncExpr) &&
-				  ((FuncExpr *) n)->funcformat == COERCE_IMPLICIT_CAST &&
-				  list_length(((FuncExpr *) n)->args) == 1)))
-	{
-		if (IsA(n, RelabelType))
-			n = (Node *) ((RelabelType *) n)->arg;
-		else
-			n = linitial(((FuncExpr *) n)->args);
-	}
-	return n;
-}
-
-/* Default btree opfamily of a type, or InvalidOid. */
-static Oid
-btree_opfamily_of(Oid typid, Oid *opcintype)
-{
-	Oid			opclass = GetDefaultOpClass(typid, BTREE_AM_OID);
-
-	if (!OidIsValid(opclass))
-		return InvalidOid;
-	if (opcintype)
-		*opcintype = get_opclass_input_type(opclass);
-	return get_opclass_family(opclass);
-}
-
+/*
+ * resolve_partitions
+ *		A scan of a partition of a partitioned table that the statement
+ *		names belongs to that table: the advice is one index on it.  The
+ *		topmost such ancestor wins; a partition the statement names itself
+ *		stays its own target.
+ */
 static void
-add_col(AttrNumber *cols, int *n, AttrNumber att)
+resolve_partitions(walkState *ws)
 {
-	int			i;
+	ListCell   *lc;
 
-	for (i = 0; i < *n; i++)
-		if (cols[i] == att)
-			return;
-	if (*n < PFG_INDEX_MAX_COLS)
-		cols[(*n)++] = att;
+	foreach(lc, ws->targets)
+	{
+		scanTarget *t = lfirst(lc);
+		List	   *ancestors;
+		int			i;
+
+		if (!get_rel_relispartition(t->scanned))
+			continue;
+		ancestors = get_partition_ancestors(t->scanned);
+		/* from the root down: the first one in the range table */
+		for (i = list_length(ancestors) - 1; i >= 0 && t->relid == t->scanned; i--)
+		{
+			Oid			anc = list_nth_oid(ancestors, i);
+			ListCell   *lr;
+			Index		rti = 0;
+
+			foreach(lr, ws->pstmt->rtable)
+			{
+				RangeTblEntry *rte = lfirst(lr);
+
+				rti++;
+				if (rte->rtekind == RTE_RELATION && rte->relid == anc &&
+					rte->inh)
+				{
+					t->relid = anc;
+					t->parent_rti = rti;
+					break;
+				}
+			}
+		}
+	}
 }
+
+/*---- quals ----*/
 
 /* The plain column of this scan a qual operand is, or NULL. */
 static Var *
@@ -346,20 +575,316 @@ row_independent(Node *n)
 }
 
 /*
- * classify_quals
- *		Sort the scan's quals into equality and range columns (as the
- *		column type's default btree opfamily sees the operator), and
- *		describe them for the reason text ("a =, b >").
+ * key_operand
+ *		A qual operand that an index key can match: a column of the scan, or
+ *		an immutable function of one column (lower(email)); its type in
+ *		*typid.  False otherwise.
+ */
+static bool
+key_operand(Node *n, Index scanrelid, colSpec *cs, Oid *typid)
+{
+	Var		   *v;
+
+	memset(cs, 0, sizeof(colSpec));
+	n = strip_implicit(n);
+	if ((v = scan_var(n, scanrelid)) != NULL)
+	{
+		cs->attno = v->varattno;
+		*typid = v->vartype;
+		return true;
+	}
+	if (n && IsA(n, FuncExpr))
+	{
+		FuncExpr   *f = (FuncExpr *) n;
+
+		if (f->funcformat == COERCE_EXPLICIT_CALL && !f->funcretset &&
+			list_length(f->args) == 1 &&
+			(v = scan_var(linitial(f->args), scanrelid)) != NULL &&
+			func_volatile(f->funcid) == PROVOLATILE_IMMUTABLE)
+		{
+			cs->attno = v->varattno;
+			cs->exprfunc = f->funcid;
+			*typid = f->funcresulttype;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * like_prefix_kind
+ *		For "col LIKE 'pattern'": does the pattern start with a fixed,
+ *		non-empty prefix followed by a wildcard (so an index range serves
+ *		it)?  An exact pattern (no wildcard) and one that starts with a
+ *		wildcard are not prefixes.
+ */
+static bool
+like_prefix_kind(Const *c)
+{
+	char	   *patt;
+	int			i;
+	int			prefix = 0;
+
+	if (c->constisnull || (c->consttype != TEXTOID && c->consttype != BPCHAROID &&
+						   c->consttype != VARCHAROID))
+		return false;
+	patt = TextDatumGetCString(c->constvalue);
+	for (i = 0; patt[i]; i++)
+	{
+		if (patt[i] == '%' || patt[i] == '_')
+			return prefix > 0;
+		if (patt[i] == '\\' && patt[i + 1])
+			i++;
+		prefix++;
+	}
+	return false;				/* exact: an equality, left alone */
+}
+
+/*
+ * pattern_opclass
+ *		The pattern operator class that serves LIKE 'prefix%' on a column of
+ *		this type whatever its collation.
+ */
+static Oid
+pattern_opclass(Oid typid)
+{
+	if (typid == BPCHAROID)
+		return BPCHAR_BTREE_PATTERN_OPS_OID;
+	if (typid == VARCHAROID)
+		return VARCHAR_BTREE_PATTERN_OPS_OID;
+	return TEXT_BTREE_PATTERN_OPS_OID;
+}
+
+/*
+ * classify_clause
+ *		Is one qual an equality or a range condition an index on one key
+ *		column serves?  The column in *cs, a short description ("=", "<",
+ *		"LIKE prefix") in *what.
+ */
+static clauseKind
+classify_clause(Node *n, Index scanrelid, colSpec *cs, const char **what)
+{
+	Oid			typid = InvalidOid;
+	Oid			opno = InvalidOid;
+	Var		   *var;
+
+	*what = NULL;
+	if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) n;
+		Node	   *l = linitial(op->args);
+		Node	   *r = lsecond(op->args);
+
+		/* LIKE 'prefix%' on a text column */
+		if ((op->opno == OID_TEXT_LIKE_OP || op->opno == OID_BPCHAR_LIKE_OP) &&
+			(var = scan_var(l, scanrelid)) != NULL &&
+			IsA(strip_implicit(r), Const) &&
+			like_prefix_kind((Const *) strip_implicit(r)))
+		{
+			memset(cs, 0, sizeof(colSpec));
+			cs->attno = var->varattno;
+			/* a collation other than C sorts differently than LIKE matches */
+			if (!lc_collate_is_c(var->varcollid))
+				cs->opclass = pattern_opclass(var->vartype);
+			*what = "LIKE prefix";
+			return CLAUSE_RANGE;
+		}
+		if (key_operand(l, scanrelid, cs, &typid) && row_independent(r))
+			opno = op->opno;
+		else if (key_operand(r, scanrelid, cs, &typid) && row_independent(l))
+			opno = get_commutator(op->opno);
+		else
+			return CLAUSE_NONE;
+	}
+	else if (IsA(n, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) n)->useOr)
+	{
+		ScalarArrayOpExpr *op = (ScalarArrayOpExpr *) n;
+
+		if (!key_operand(linitial(op->args), scanrelid, cs, &typid) ||
+			!row_independent(lsecond(op->args)))
+			return CLAUSE_NONE;
+		opno = op->opno;
+		*what = "= ANY";
+	}
+	else if (IsA(n, NullTest) && ((NullTest *) n)->nulltesttype == IS_NULL &&
+			 key_operand((Node *) ((NullTest *) n)->arg, scanrelid, cs, &typid))
+	{
+		*what = "IS NULL";
+		return CLAUSE_EQ;
+	}
+	else if ((var = scan_var(n, scanrelid)) && var->vartype == BOOLOID)
+	{
+		memset(cs, 0, sizeof(colSpec));
+		cs->attno = var->varattno;
+		*what = "(boolean)";
+		return CLAUSE_EQ;
+	}
+	else if (IsA(n, BoolExpr) && ((BoolExpr *) n)->boolop == NOT_EXPR &&
+			 (var = scan_var(linitial(((BoolExpr *) n)->args), scanrelid)) &&
+			 var->vartype == BOOLOID)
+	{
+		memset(cs, 0, sizeof(colSpec));
+		cs->attno = var->varattno;
+		*what = "(NOT boolean)";
+		return CLAUSE_EQ;
+	}
+	else
+		return CLAUSE_NONE;
+
+	if (OidIsValid(opno))
+	{
+		Oid			fam = btree_opfamily_of(typid);
+		int			strategy;
+
+		if (!OidIsValid(fam))
+			return CLAUSE_NONE;
+		strategy = get_op_opfamily_strategy(opno, fam);
+		if (strategy == BTEqualStrategyNumber)
+		{
+			if (*what == NULL)
+				*what = "=";
+			return CLAUSE_EQ;
+		}
+		if (strategy >= BTLessStrategyNumber &&
+			strategy <= BTGreaterStrategyNumber && *what == NULL)
+		{
+			*what = (strategy == BTLessStrategyNumber) ? "<" :
+				(strategy == BTLessEqualStrategyNumber) ? "<=" :
+				(strategy == BTGreaterEqualStrategyNumber) ? ">=" : ">";
+			return CLAUSE_RANGE;
+		}
+	}
+	return CLAUSE_NONE;
+}
+
+static bool
+same_col(const colSpec *a, const colSpec *b)
+{
+	return a->attno == b->attno && a->exprfunc == b->exprfunc &&
+		a->opclass == b->opclass;
+}
+
+static void
+add_col(colSpec *cols, int *n, const colSpec *cs)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (same_col(&cols[i], cs))
+			return;
+	if (*n < PFG_INDEX_MAX_COLS)
+		cols[(*n)++] = *cs;
+}
+
+/* "email", "lower(email)": a key column named for the reason text. */
+static char *
+col_name(Oid relid, const colSpec *cs)
+{
+	const char *att = quote_identifier(get_attname(relid, cs->attno, false));
+
+	if (OidIsValid(cs->exprfunc))
+		return psprintf("%s(%s)", get_func_name(cs->exprfunc), att);
+	return pstrdup(att);
+}
+
+/*
+ * map_col
+ *		A column of the scanned relation (a partition) as the same column of
+ *		the target table, matched by name; false when it has none.
+ */
+static bool
+map_col(colSpec *cs, Oid from, Oid to)
+{
+	if (from != to)
+	{
+		cs->attno = get_attnum(to, get_attname(from, cs->attno, false));
+		if (cs->attno == InvalidAttrNumber)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * classify_or
+ *		An OR whose arms each have an indexable clause: the distinct key
+ *		columns of its arms (one per arm: an arm that is an AND gives its
+ *		first).  One column: an ordinary equality or range; several: a set
+ *		of indexes for a BitmapOr.
  */
 static void
-classify_quals(List *quals, Index scanrelid, Oid relid,
-			   AttrNumber *eq, int *neq, AttrNumber *range, int *nrange,
-			   StringInfo desc)
+classify_or(BoolExpr *or, scanTarget *t, qualCols *qc)
+{
+	colSpec		cols[PFG_HYPO_MAX_SET];
+	int			ncols = 0;
+	bool		all_eq = true;
+	ListCell   *lc;
+	StringInfoData d;
+	int			i;
+
+	initStringInfo(&d);
+	foreach(lc, or->args)
+	{
+		Node	   *arm = lfirst(lc);
+		List	   *conj = (IsA(arm, BoolExpr) && ((BoolExpr *) arm)->boolop == AND_EXPR) ?
+		((BoolExpr *) arm)->args : list_make1(arm);
+		ListCell   *lc2;
+		colSpec		cs;
+		clauseKind	kind = CLAUSE_NONE;
+		const char *what = NULL;
+
+		foreach(lc2, conj)
+		{
+			kind = classify_clause(lfirst(lc2), t->scanrelid, &cs, &what);
+			if (kind != CLAUSE_NONE)
+				break;
+		}
+		if (kind == CLAUSE_NONE || !map_col(&cs, t->scanned, t->relid))
+			return;				/* an arm no index serves: a Seq Scan anyway */
+		if (kind != CLAUSE_EQ)
+			all_eq = false;
+		for (i = 0; i < ncols; i++)
+			if (same_col(&cols[i], &cs))
+				break;
+		if (i == ncols)
+		{
+			if (ncols == PFG_HYPO_MAX_SET)
+				return;
+			cols[ncols++] = cs;
+			appendStringInfo(&d, "%s%s %s", ncols > 1 ? " OR " : "",
+							 col_name(t->relid, &cs), what);
+		}
+	}
+	if (ncols == 0)
+		return;
+	appendStringInfo(&qc->desc, "%s(%s)", qc->desc.len ? ", " : "", d.data);
+	if (ncols == 1)
+	{
+		if (all_eq)
+			add_col(qc->eq, &qc->neq, &cols[0]);
+		else
+			add_col(qc->range, &qc->nrange, &cols[0]);
+		return;
+	}
+	if (qc->norsets < PFG_MAX_OR_SETS)
+	{
+		memcpy(qc->ors[qc->norsets], cols, sizeof(colSpec) * ncols);
+		qc->nor[qc->norsets++] = ncols;
+	}
+}
+
+/*
+ * classify_quals
+ *		Sort the target's quals into equality columns, range columns and OR
+ *		sets, on the target's table (a partition's columns are mapped to
+ *		its parent's), and describe them for the reason text ("a =, b >").
+ */
+static void
+classify_quals(scanTarget *t, qualCols *qc)
 {
 	ListCell   *lc;
 	List	   *conj = NIL;
 
-	foreach(lc, quals)
+	foreach(lc, t->quals)
 	{
 		Node	   *n = lfirst(lc);
 
@@ -372,95 +897,52 @@ classify_quals(List *quals, Index scanrelid, Oid relid,
 	foreach(lc, conj)
 	{
 		Node	   *n = lfirst(lc);
-		Var		   *var = NULL;
-		Oid			opno = InvalidOid;
-		bool		is_eq = false;
-		bool		is_range = false;
-		const char *what = NULL;
+		colSpec		cs;
+		const char *what;
+		clauseKind	kind;
 
-		if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2)
+		if (IsA(n, BoolExpr) && ((BoolExpr *) n)->boolop == OR_EXPR)
 		{
-			OpExpr	   *op = (OpExpr *) n;
-
-			if ((var = scan_var(linitial(op->args), scanrelid)) &&
-				row_independent(lsecond(op->args)))
-				opno = op->opno;
-			else if ((var = scan_var(lsecond(op->args), scanrelid)) &&
-					 row_independent(linitial(op->args)))
-				opno = get_commutator(op->opno);
-			else
-				var = NULL;
-		}
-		else if (IsA(n, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) n)->useOr)
-		{
-			ScalarArrayOpExpr *op = (ScalarArrayOpExpr *) n;
-
-			if ((var = scan_var(linitial(op->args), scanrelid)) &&
-				row_independent(lsecond(op->args)))
-			{
-				opno = op->opno;
-				what = "= ANY";
-			}
-			else
-				var = NULL;
-		}
-		else if (IsA(n, NullTest) &&
-				 ((NullTest *) n)->nulltesttype == IS_NULL &&
-				 (var = scan_var((Node *) ((NullTest *) n)->arg, scanrelid)))
-		{
-			is_eq = true;
-			what = "IS NULL";
-		}
-		else if ((var = scan_var(n, scanrelid)) && var->vartype == BOOLOID)
-		{
-			is_eq = true;
-			what = "(boolean)";
-		}
-		else if (IsA(n, BoolExpr) && ((BoolExpr *) n)->boolop == NOT_EXPR &&
-				 (var = scan_var(linitial(((BoolExpr *) n)->args), scanrelid)) &&
-				 var->vartype == BOOLOID)
-		{
-			is_eq = true;
-			what = "(NOT boolean)";
-		}
-		else
-			var = NULL;
-
-		if (var == NULL)
+			classify_or((BoolExpr *) n, t, qc);
 			continue;
+		}
+		kind = classify_clause(n, t->scanrelid, &cs, &what);
+		if (kind == CLAUSE_NONE || !map_col(&cs, t->scanned, t->relid))
+			continue;
+		if (kind == CLAUSE_EQ)
+			add_col(qc->eq, &qc->neq, &cs);
+		else
+			add_col(qc->range, &qc->nrange, &cs);
+		appendStringInfo(&qc->desc, "%s%s %s", qc->desc.len ? ", " : "",
+						 col_name(t->relid, &cs), what);
+	}
+}
 
-		if (OidIsValid(opno))
+/*
+ * target_join_keys
+ *		The join keys on the target's scan (or on its partitioned table, as
+ *		a join above an Append sees it), as columns of the target's table.
+ */
+static void
+target_join_keys(walkState *ws, scanTarget *t, qualCols *qc)
+{
+	ListCell   *lc;
+
+	foreach(lc, ws->joinkeys)
+	{
+		joinKey    *k = lfirst(lc);
+		colSpec		cs;
+
+		memset(&cs, 0, sizeof(cs));
+		cs.attno = k->attno;
+		if (k->rti == t->scanrelid)
 		{
-			Oid			fam = btree_opfamily_of(var->vartype, NULL);
-			int			strategy;
-
-			if (!OidIsValid(fam))
+			if (!map_col(&cs, t->scanned, t->relid))
 				continue;
-			strategy = get_op_opfamily_strategy(opno, fam);
-			if (strategy == BTEqualStrategyNumber)
-			{
-				is_eq = true;
-				if (what == NULL)
-					what = "=";
-			}
-			else if (strategy >= BTLessStrategyNumber &&
-					 strategy <= BTGreaterStrategyNumber && what == NULL)
-			{
-				is_range = true;
-				what = (strategy == BTLessStrategyNumber) ? "<" :
-					(strategy == BTLessEqualStrategyNumber) ? "<=" :
-					(strategy == BTGreaterEqualStrategyNumber) ? ">=" : ">";
-			}
 		}
-		if (!is_eq && !is_range)
+		else if (k->rti != t->parent_rti)
 			continue;
-		if (is_eq)
-			add_col(eq, neq, var->varattno);
-		else
-			add_col(range, nrange, var->varattno);
-		appendStringInfo(desc, "%s%s %s", desc->len ? ", " : "",
-						 quote_identifier(get_attname(relid, var->varattno, false)),
-						 what);
+		add_col(qc->join, &qc->njoin, &cs);
 	}
 }
 
@@ -474,8 +956,7 @@ order_columns(Query *q, orderCols *oc)
 {
 	ListCell   *lc;
 	Index		varno = 0;
-	int			nasc = 0,
-				ndesc_default = 0;
+	int			ndesc_default = 0;
 	int			i;
 
 	memset(oc, 0, sizeof(*oc));
@@ -508,8 +989,6 @@ order_columns(Query *q, orderCols *oc)
 		oc->attnos[oc->n] = v->varattno;
 		oc->desc[oc->n] = (strategy == BTGreaterStrategyNumber);
 		oc->nulls_first[oc->n] = sc->nulls_first;
-		if (!oc->desc[oc->n] && !oc->nulls_first[oc->n])
-			nasc++;
 		if (oc->desc[oc->n] && oc->nulls_first[oc->n])
 			ndesc_default++;
 		oc->n++;
@@ -541,33 +1020,7 @@ fail:
 	memset(oc, 0, sizeof(*oc));
 }
 
-/*
- * fill_candidate
- *		Look up the catalog facts of the candidate's columns; false when a
- *		column has no default btree operator class.
- */
-static bool
-fill_candidate(pfgCandidate *c)
-{
-	int			i;
-
-	c->keywidth = 0;
-	for (i = 0; i < c->ncols; i++)
-	{
-		int32		w;
-
-		get_atttypetypmodcoll(c->relid, c->attnos[i], &c->atttype[i],
-							  &c->atttypmod[i], &c->attcoll[i]);
-		c->opfamily[i] = btree_opfamily_of(c->atttype[i], &c->opcintype[i]);
-		if (!OidIsValid(c->opfamily[i]))
-			return false;
-		w = get_attavgwidth(c->relid, c->attnos[i]);
-		if (w <= 0)
-			w = get_typavgwidth(c->atttype[i], c->atttypmod[i]);
-		c->keywidth += w;
-	}
-	return c->ncols > 0;
-}
+/*---- candidates ----*/
 
 /*
  * existing_index_covers
@@ -577,48 +1030,39 @@ fill_candidate(pfgCandidate *c)
 static bool
 existing_index_covers(const pfgCandidate *c)
 {
-	Relation	rel = table_open(c->relid, AccessShareLock);
-	bool		found = OidIsValid(pfg_hypo_covering_index(rel, c->ncols, c->attnos));
+	Relation	rel = relation_open(c->key.relid, AccessShareLock);
+	bool		found = OidIsValid(pfg_hypo_covering_index(rel, &c->key));
 
-	table_close(rel, AccessShareLock);
+	relation_close(rel, AccessShareLock);
 	return found;
 }
 
-/* Append columns (ascending unless given) to a candidate, skipping repeats. */
+/* Append key columns (ascending unless given) to a candidate, skipping repeats. */
 static void
-cand_add(pfgCandidate *c, const AttrNumber *cols, int n,
+cand_add(pfgCandidate *c, const colSpec *cols, int n,
 		 const bool *desc, const bool *nulls_first)
 {
+	pfgIndexKey *k = &c->key;
 	int			i,
 				j;
 
-	for (i = 0; i < n && c->ncols < PFG_INDEX_MAX_COLS; i++)
+	for (i = 0; i < n && k->ncols < PFG_INDEX_MAX_COLS; i++)
 	{
 		bool		dup = false;
 
-		for (j = 0; j < c->ncols; j++)
-			if (c->attnos[j] == cols[i])
+		for (j = 0; j < k->ncols; j++)
+			if (k->attnos[j] == cols[i].attno &&
+				k->exprfunc[j] == cols[i].exprfunc)
 				dup = true;
 		if (dup)
 			continue;
-		c->attnos[c->ncols] = cols[i];
-		c->desc[c->ncols] = desc ? desc[i] : false;
-		c->nulls_first[c->ncols] = nulls_first ? nulls_first[i] : false;
-		c->ncols++;
+		k->attnos[k->ncols] = cols[i].attno;
+		k->exprfunc[k->ncols] = cols[i].exprfunc;
+		k->opclass[k->ncols] = cols[i].opclass;
+		k->desc[k->ncols] = desc ? desc[i] : false;
+		k->nulls_first[k->ncols] = nulls_first ? nulls_first[i] : false;
+		k->ncols++;
 	}
-}
-
-static void
-cand_push(List **list, pfgCandidate *c)
-{
-	ListCell   *lc;
-
-	if (c->ncols == 0 || list_length(*list) >= PFG_MAX_CANDIDATES)
-		return;
-	foreach(lc, *list)
-		if (pfg_hypo_same_columns(lfirst(lc), c))
-			return;
-	*list = lappend(*list, c);
 }
 
 static pfgCandidate *
@@ -626,204 +1070,361 @@ new_candidate(Oid relid)
 {
 	pfgCandidate *c = palloc0(sizeof(pfgCandidate));
 
-	c->relid = relid;
+	c->key.relid = relid;
 	return c;
+}
+
+/* Add a one-index candidate unless it repeats one or the list is full. */
+static void
+cand_push(List **list, pfgCandidate *c)
+{
+	ListCell   *lc;
+	candSet    *s;
+
+	if (c->key.ncols == 0 || list_length(*list) >= PFG_MAX_CANDIDATES)
+		return;
+	foreach(lc, *list)
+	{
+		candSet    *x = lfirst(lc);
+
+		if (x->n == 1 && pfg_index_key_equal(&x->c[0]->key, &c->key))
+			return;
+	}
+	s = palloc0(sizeof(candSet));
+	s->n = 1;
+	s->c[0] = c;
+	*list = lappend(*list, s);
 }
 
 /*
  * build_candidates
- *		The candidate indexes for one scanned table (see the file header).
+ *		The candidate indexes (and OR sets) for one target (see the file
+ *		header), with their catalog facts, less those an existing index
+ *		already provides.
  */
 static List *
-build_candidates(Oid relid, AttrNumber *eq, int neq, AttrNumber *range,
-				 int nrange, const orderCols *oc)
+build_candidates(Oid relid, qualCols *qc, const orderCols *oc)
 {
 	List	   *out = NIL;
 	List	   *valid = NIL;
 	ListCell   *lc;
 	bool		has_order = (oc->n > 0 && oc->relid == relid);
+	colSpec		ocols[PFG_INDEX_MAX_COLS];
 	pfgCandidate *c;
 	int			i;
 
-#define NEWCAND() (c = new_candidate(relid))
+	memset(ocols, 0, sizeof(ocols));
+	for (i = 0; i < oc->n; i++)
+		ocols[i].attno = oc->attnos[i];
 
-	if (neq + nrange > 0)
+	if (qc->neq + qc->nrange > 0)
 	{
 		/* equality, then the first range column, then the order */
-		NEWCAND();
-		cand_add(c, eq, neq, NULL, NULL);
-		cand_add(c, range, Min(nrange, 1), NULL, NULL);
+		c = new_candidate(relid);
+		cand_add(c, qc->eq, qc->neq, NULL, NULL);
+		cand_add(c, qc->range, Min(qc->nrange, 1), NULL, NULL);
 		if (has_order)
 		{
-			pfgCandidate *full = NEWCAND();
+			pfgCandidate *full = new_candidate(relid);
 
 			*full = *c;
-			cand_add(full, oc->attnos, oc->n, oc->desc, oc->nulls_first);
+			cand_add(full, ocols, oc->n, oc->desc, oc->nulls_first);
 			cand_push(&out, full);
 		}
 		cand_push(&out, c);
 		/* equality, then the order (the range filtered in the heap) */
-		if (has_order && nrange > 0)
+		if (has_order && qc->nrange > 0)
 		{
-			NEWCAND();
-			cand_add(c, eq, neq, NULL, NULL);
-			cand_add(c, oc->attnos, oc->n, oc->desc, oc->nulls_first);
+			c = new_candidate(relid);
+			cand_add(c, qc->eq, qc->neq, NULL, NULL);
+			cand_add(c, ocols, oc->n, oc->desc, oc->nulls_first);
 			cand_push(&out, c);
 		}
 		/* equality only */
-		if (neq > 0 && (nrange > 0 || has_order))
+		if (qc->neq > 0 && (qc->nrange > 0 || has_order))
 		{
-			NEWCAND();
-			cand_add(c, eq, neq, NULL, NULL);
-			cand_push(&out, c);
-		}
-		/* single columns */
-		for (i = 0; i < neq + nrange; i++)
-		{
-			AttrNumber	a = (i < neq) ? eq[i] : range[i - neq];
-
-			NEWCAND();
-			cand_add(c, &a, 1, NULL, NULL);
+			c = new_candidate(relid);
+			cand_add(c, qc->eq, qc->neq, NULL, NULL);
 			cand_push(&out, c);
 		}
 	}
 	else if (has_order)
 	{
-		NEWCAND();
-		cand_add(c, oc->attnos, oc->n, oc->desc, oc->nulls_first);
+		c = new_candidate(relid);
+		cand_add(c, ocols, oc->n, oc->desc, oc->nulls_first);
 		cand_push(&out, c);
 	}
-#undef NEWCAND
+	/* join keys: for a nested loop probing the table */
+	if (qc->njoin > 0)
+	{
+		c = new_candidate(relid);
+		cand_add(c, qc->join, qc->njoin, NULL, NULL);
+		cand_push(&out, c);
+		if (qc->neq > 0)
+		{
+			c = new_candidate(relid);
+			cand_add(c, qc->eq, qc->neq, NULL, NULL);
+			cand_add(c, qc->join, qc->njoin, NULL, NULL);
+			cand_push(&out, c);
+		}
+	}
+	/* single columns */
+	for (i = 0; i < qc->neq + qc->nrange; i++)
+	{
+		colSpec    *a = (i < qc->neq) ? &qc->eq[i] : &qc->range[i - qc->neq];
+
+		c = new_candidate(relid);
+		cand_add(c, a, 1, NULL, NULL);
+		cand_push(&out, c);
+	}
 
 	foreach(lc, out)
 	{
-		pfgCandidate *cc = lfirst(lc);
+		candSet    *s = lfirst(lc);
 
-		if (fill_candidate(cc) && !existing_index_covers(cc))
-			valid = lappend(valid, cc);
+		if (pfg_hypo_fill(s->c[0]) && !existing_index_covers(s->c[0]))
+			valid = lappend(valid, s);
+	}
+
+	/* OR sets: each arm's column alone; an existing index serves its arm */
+	for (i = 0; i < qc->norsets; i++)
+	{
+		candSet    *s = palloc0(sizeof(candSet));
+		int			j;
+
+		for (j = 0; j < qc->nor[i]; j++)
+		{
+			c = new_candidate(relid);
+			cand_add(c, &qc->ors[i][j], 1, NULL, NULL);
+			if (!pfg_hypo_fill(c))
+				break;
+			if (!existing_index_covers(c))
+				s->c[s->n++] = c;
+		}
+		if (j == qc->nor[i] && s->n > 0)
+			valid = lappend(valid, s);
 	}
 	return valid;
 }
 
+static int
+set_ncols(const candSet *s)
+{
+	int			i,
+				n = 0;
+
+	for (i = 0; i < s->n; i++)
+		n += s->c[i]->key.ncols;
+	return n;
+}
+
+/*---- the analysis of one statement ----*/
+
+/*
+ * describe_target
+ *		"Seq Scan on public.t" or "Seq Scan on 3 partitions of public.t",
+ *		with what the scan filters on and feeds.
+ */
+static char *
+describe_target(Oid relid, const char *node, const char *relname, int nparts,
+				qualCols *qc, bool under_sort)
+{
+	StringInfoData b;
+	int			i;
+
+	initStringInfo(&b);
+	if (nparts > 0)
+		appendStringInfo(&b, "%s on %d partition%s of %s", node, nparts,
+						 nparts == 1 ? "" : "s", relname);
+	else
+		appendStringInfo(&b, "%s on %s", node, relname);
+	if (qc->desc.len)
+		appendStringInfo(&b, " filters on %s", qc->desc.data);
+	if (under_sort)
+		appendStringInfo(&b, "%s feeds a Sort", qc->desc.len ? " and" : "");
+	if (qc->njoin > 0)
+	{
+		appendStringInfo(&b, "%s is joined on ",
+						 (qc->desc.len || under_sort) ? " and" : "");
+		for (i = 0; i < qc->njoin; i++)
+			appendStringInfo(&b, "%s%s", i ? ", " : "",
+							 col_name(relid, &qc->join[i]));
+	}
+	return b.data;
+}
+
+/*
+ * add_findings
+ *		perfguard.advise(): the plan findings of one target.
+ */
+static void
+add_findings(stmtAnalysis *out, const char *node, const char *relname,
+			 double reltuples, double plan_rows, bool filters,
+			 bool under_sort, qualCols *qc)
+{
+	planFinding *f = palloc0(sizeof(planFinding));
+
+	f->relation = pstrdup(relname);
+	if (filters && strcmp(node, "Seq Scan") == 0)
+	{
+		f->kind = "seq_scan_large";
+		f->detail = psprintf("Seq Scan on %s (%.0f rows) keeps an estimated %.0f rows%s%s",
+							 relname, reltuples, plan_rows,
+							 qc->desc.len ? " filtering on " : " after a filter",
+							 qc->desc.len ? qc->desc.data : "");
+	}
+	else if (filters)
+	{
+		f->kind = "filter_large";
+		f->detail = psprintf("%s on %s (%.0f rows) still filters rows after the index%s%s",
+							 node, relname, reltuples,
+							 qc->desc.len ? "; conditions: " : "",
+							 qc->desc.len ? qc->desc.data : "");
+	}
+	else if (qc->njoin > 0)
+	{
+		f->kind = "seq_scan_large";
+		f->detail = psprintf("Seq Scan on %s (%.0f rows) reads the whole table for a join",
+							 relname, reltuples);
+	}
+	if (f->kind)
+		out->findings = lappend(out->findings, f);
+	if (under_sort)
+	{
+		f = palloc0(sizeof(planFinding));
+		f->relation = pstrdup(relname);
+		f->kind = "sort_large";
+		f->detail = psprintf("Sort over a %s of %s (%.0f rows): no index provides the order",
+							 node, relname, reltuples);
+		out->findings = lappend(out->findings, f);
+	}
+}
+
 /*
  * pfg_index_analyse
- *		Plan one statement, find its scans of big tables that filter or sort,
- *		and prove the best candidate index for each such table.  With
- *		"want_findings" also describe the plan findings (perfguard.advise).
- *		Errors propagate; the caller decides whether they skip the statement.
+ *		Plan one statement (generic, or with the bound values "params"),
+ *		find its scans of big tables that filter, sort or join, and prove the
+ *		best candidate index (or OR set) for each such table.  Flags:
+ *		PFG_ANALYSE_*.  Errors propagate; the caller decides whether they
+ *		skip the statement.
  */
 void
-pfg_index_analyse(const char *text, bool strict, bool check_perms,
-				  bool want_findings, stmtAnalysis *out)
+pfg_index_analyse(const char *text, ParamListInfo params, int flags,
+				  stmtAnalysis *out)
 {
+	bool		strict = (flags & PFG_ANALYSE_STRICT) != 0;
 	Query	   *q;
 	PlannedStmt *pstmt;
-	List	   *targets = NIL;
+	walkState	ws;
 	List	   *done_rels = NIL;
 	orderCols	oc;
 	ListCell   *lc;
 
 	memset(out, 0, sizeof(*out));
-	q = pfg_index_analyse_one(text, strict);
+	q = pfg_index_parse(text, strict, params);
 	if (q == NULL)
 		return;
-	if (check_perms && !ExecCheckRTPerms(q->rtable, strict))
+	if ((flags & PFG_ANALYSE_CHECK_PERMS) && !ExecCheckRTPerms(q->rtable, strict))
 		return;
 	order_columns(q, &oc);
 
-	pstmt = pfg_hypo_plan(q, text, NULL);
+	pstmt = pfg_hypo_plan(q, text, NULL, 0, params);
 	out->cost_before = pstmt->planTree->total_cost;
-	walk_plan(pstmt->planTree, pstmt, false, &targets);
-	walk_plan_list(pstmt->subplans, pstmt, false, &targets);
+	memset(&ws, 0, sizeof(ws));
+	ws.pstmt = pstmt;
+	walk_plan(pstmt->planTree, &ws, false);
+	walk_plan_list(pstmt->subplans, &ws, false);
+	resolve_partitions(&ws);
 
-	foreach(lc, targets)
+	foreach(lc, ws.targets)
 	{
 		scanTarget *t = lfirst(lc);
-		AttrNumber	eq[PFG_INDEX_MAX_COLS],
-					range[PFG_INDEX_MAX_COLS];
-		int			neq = 0,
-					nrange = 0;
-		StringInfoData desc;
+		qualCols	qc;
 		List	   *cands;
 		ListCell   *lc2;
-		provenIndex *best = NULL;
-		char	   *relname = pfg_qualified_rel(t->relid);
+		candSet    *best = NULL;
+		double		best_cost = 0;
+		double		reltuples = 0,
+					plan_rows = 0,
+					scan_cost = 0;
+		int			nparts = 0;
+		bool		filters = false,
+					under_sort = false;
+		char	   *relname;
 
-		initStringInfo(&desc);
-		classify_quals(t->quals, t->scanrelid, t->relid, eq, &neq, range,
-					   &nrange, &desc);
-
-		if (want_findings)
-		{
-			planFinding *f = palloc0(sizeof(planFinding));
-
-			f->relation = relname;
-			if (t->quals != NIL && strcmp(t->node, "Seq Scan") == 0)
-			{
-				f->kind = "seq_scan_large";
-				f->detail = psprintf("Seq Scan on %s (%.0f rows) keeps an estimated %.0f rows%s%s",
-									 relname, t->reltuples, t->plan_rows,
-									 desc.len ? " filtering on " : " after a filter",
-									 desc.len ? desc.data : "");
-			}
-			else if (t->quals != NIL)
-			{
-				f->kind = "filter_large";
-				f->detail = psprintf("%s on %s (%.0f rows) still filters rows after the index%s%s",
-									 t->node, relname, t->reltuples,
-									 desc.len ? "; conditions: " : "",
-									 desc.len ? desc.data : "");
-			}
-			if (f->kind)
-				out->findings = lappend(out->findings, f);
-			if (t->under_sort)
-			{
-				f = palloc0(sizeof(planFinding));
-				f->relation = relname;
-				f->kind = "sort_large";
-				f->detail = psprintf("Sort over a %s of %s (%.0f rows): no index provides the order",
-									 t->node, relname, t->reltuples);
-				out->findings = lappend(out->findings, f);
-			}
-		}
-
-		/* one proof per table and statement */
+		/* one proof per table and statement: this target and its siblings */
 		if (list_member_oid(done_rels, t->relid))
 			continue;
 		done_rels = lappend_oid(done_rels, t->relid);
 
-		cands = build_candidates(t->relid, eq, neq, range, nrange, &oc);
+		memset(&qc, 0, sizeof(qc));
+		initStringInfo(&qc.desc);
+		foreach(lc2, ws.targets)
+		{
+			scanTarget *s = lfirst(lc2);
+
+			if (s->relid != t->relid)
+				continue;
+			if (s->parent_rti != t->parent_rti && s->scanrelid != t->scanrelid)
+				continue;		/* another scan of the table: not proven here */
+			reltuples += Max(pfg_hypo_rel_tuples(s->scanned), 0);
+			plan_rows += s->plan_rows;
+			scan_cost += s->scan_cost;
+			filters |= (s->quals != NIL);
+			under_sort |= s->under_sort;
+			if (s->relid != s->scanned)
+				nparts++;
+			if (s == t)
+				classify_quals(s, &qc);
+			target_join_keys(&ws, s, &qc);
+		}
+		if (!filters && !under_sort && qc.njoin == 0)
+			continue;			/* a plain Seq Scan of everything */
+		if (reltuples < PFG_BIG_TABLE_ROWS && scan_cost < PFG_BIG_SCAN_COST)
+			continue;			/* small: a Seq Scan there is fine */
+
+		relname = pfg_qualified_rel(t->relid);
+		if (flags & PFG_ANALYSE_FINDINGS)
+			add_findings(out, t->node, relname, reltuples, plan_rows, filters,
+						 under_sort, &qc);
+
+		cands = build_candidates(t->relid, &qc, &oc);
 		foreach(lc2, cands)
 		{
-			pfgCandidate *c = lfirst(lc2);
-			PlannedStmt *p = pfg_hypo_plan(q, text, c);
-			double		cost = p->planTree->total_cost;
+			candSet    *s = lfirst(lc2);
+			double		cost = pfg_hypo_plan_cost(q, text, s->c, s->n, params);
 
-			elog(DEBUG1, "perfguard: candidate (%s) on %s: cost %.2f (before %.2f)",
-				 pfg_hypo_columns_sql(c), relname, cost, out->cost_before);
+			elog(DEBUG1, "perfguard: candidate (%s)%s on %s: cost %.2f (before %.2f)",
+				 pfg_hypo_columns_sql(&s->c[0]->key), s->n > 1 ? " with others" : "",
+				 relname, cost, out->cost_before);
 
-			if (best == NULL ||
-				cost < best->cost_after * 0.99 ||
-				(cost <= best->cost_after * 1.01 && c->ncols < best->cand.ncols))
+			if (best == NULL || cost < best_cost * 0.99 ||
+				(cost <= best_cost * 1.01 && set_ncols(s) < set_ncols(best)))
 			{
-				if (best == NULL)
-					best = palloc0(sizeof(provenIndex));
-				best->cand = *c;
-				best->cost_after = cost;
+				best = s;
+				best_cost = cost;
 			}
 		}
 		if (best && out->cost_before > 0 &&
-			best->cost_after <= out->cost_before * (1.0 - PFG_MIN_IMPROVEMENT))
+			best_cost <= out->cost_before * (1.0 - PFG_MIN_IMPROVEMENT))
 		{
-			best->cost_before = out->cost_before;
-			best->scan_desc = psprintf("%s on %s%s%s%s", t->node, relname,
-									   desc.len ? " filters on " : "",
-									   desc.len ? desc.data : "",
-									   t->under_sort ? (desc.len ? " and feeds a Sort" : " feeds a Sort") : "");
-			out->proven = lappend(out->proven, best);
+			provenIndex *p = palloc0(sizeof(provenIndex));
+			int			i;
+
+			p->ncand = best->n;
+			for (i = 0; i < best->n; i++)
+				p->cand[i] = *best->c[i];
+			p->relid = t->relid;
+			p->nparts = nparts;
+			p->cost_before = out->cost_before;
+			p->cost_after = best_cost;
+			p->reltuples = reltuples;
+			p->plan_rows = plan_rows;
+			p->scan_desc = describe_target(t->relid, t->node, relname, nparts,
+										   &qc, under_sort);
+			out->proven = lappend(out->proven, p);
 		}
 		else
 			out->tried = lappend(out->tried, relname);
 	}
 }
-

@@ -53,6 +53,13 @@
  * The statements of perfguard's own reports are not sampled: perfguard.c
  * skips this module for them.
  *
+ * Plan text is stored with its constants as $n unless
+ * perfguard.capture_parameters is on (text_mask.c).
+ *
+ * A recorded sample also goes to the index advisor (evidence_fn), which
+ * proves index candidates with the execution's values at most once per
+ * fingerprint and window, guarded (index_evidence.c).
+ *
  * Copyright (c) 2026, perfguard developers
  *
  * IDENTIFICATION
@@ -79,6 +86,7 @@
 #include "plan_sample.h"
 #include "scope.h"
 #include "store_plans.h"
+#include "text_mask.h"
 
 #define PFG_ARMED_CACHE			512 /* backend-local probe table, 2 x MAX_SLOW */
 #define PFG_SAMPLE_STARTS		8	/* instrumented executions in flight */
@@ -106,6 +114,7 @@ typedef struct pfgSampleStart
 static uint32 armed_gen_seen = 0;	/* shared generation starts at 1 */
 static int	armed_count = 0;
 static pfgArmedSlot armed_cache[PFG_ARMED_CACHE];
+static pfgPlanEvidenceFn evidence_fn = NULL;	/* index evidence (report) */
 static pfgSampleStart sample_starts[PFG_SAMPLE_STARTS];
 static int	nsample_starts = 0;
 
@@ -117,6 +126,17 @@ static void record_unbounded(QueryDesc *qd, const pfgStmtKey *key,
 static void sample_start(QueryDesc *qd);
 static bool sample_work(QueryDesc *qd, double ms, double *work_ms);
 static const char *wait_function(QueryDesc *qd);
+
+/*
+ * pfg_plan_set_evidence_fn
+ *		Register the function called for each recorded sample (perfguard.c
+ *		registers the index advisor's evidence).
+ */
+void
+pfg_plan_set_evidence_fn(pfgPlanEvidenceFn fn)
+{
+	evidence_fn = fn;
+}
 
 /*---- the sample budget ----*/
 
@@ -321,7 +341,12 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow,
 		walk = w;
 		wait_what = wait_function(qd);
 		if (need_plan)
+		{
 			text = plan_text(qd, analyzed);
+			/* no parameter value in shared memory (text_mask.c) */
+			if (!pfg_capture_parameters)
+				text = pfg_mask_plan_text(text);
+		}
 	}
 	PG_CATCH();
 	{
@@ -346,6 +371,10 @@ plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms, bool slow,
 	if (walk->nfound > 0)
 		pfg_plans_record_findings(key, walk->found, walk->nfound, ms, route);
 	MemoryContextDelete(tmpcxt);
+
+	/* the index advisor's evidence: guarded there, once per window */
+	if (evidence_fn != NULL && key->toplevel)
+		evidence_fn(qd, key, analyzed);
 }
 
 /*---- where the time goes ----*/

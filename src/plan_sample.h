@@ -18,6 +18,16 @@
 
 #include "perfguard.h"
 
+/*
+ * Called after a plan sample is recorded, with the sampled execution (its
+ * nodes instrumented when "analyzed"): the index advisor's evidence
+ * (index_evidence.c), registered by perfguard.c, as the hot path may not
+ * link against report code.
+ */
+typedef void (*pfgPlanEvidenceFn) (QueryDesc *queryDesc,
+								   const pfgStmtKey *key, bool analyzed);
+
+extern void pfg_plan_set_evidence_fn(pfgPlanEvidenceFn fn);
 extern void pfg_plan_executor_start(QueryDesc *queryDesc, bool track);
 extern void pfg_plan_executor_end(QueryDesc *queryDesc,
 								  const pfgStmtKey *key, double ms,

@@ -13,7 +13,8 @@
  *		  table dropped since, a text that no longer parses) runs in an
  *		  internal subtransaction that is always rolled back: a failure
  *		  skips that statement, never the report, while a query cancel or a
- *		  shutdown still goes through.
+ *		  shutdown still goes through (pfg_report_guarded); at the end of a
+ *		  user's statement nothing goes through (pfg_report_guarded_quiet).
  *
  * Report time may read the catalogs; nothing here is called per statement.
  *
@@ -82,21 +83,20 @@ pfg_report_may_see(Oid userid)
 }
 
 /*
- * pfg_report_guarded
- *		Run fn(arg) in an internal subtransaction that is always rolled back
- *		(releasing the locks parse analysis took); false if it failed, with
- *		the error discarded.  fn runs in "keepcxt", so what it allocates
- *		there survives.  A query cancel or a shutdown is re-thrown.
+ * guarded_run
+ *		Run fn(arg) in "cxt" inside an internal subtransaction that is always
+ *		rolled back; false if it failed.  A query cancel or a shutdown is
+ *		re-thrown when "rethrow" says so, else discarded like any error.
  */
-bool
-pfg_report_guarded(void (*fn) (void *), void *arg, MemoryContext keepcxt)
+static bool
+guarded_run(void (*fn) (void *), void *arg, MemoryContext cxt, bool rethrow)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	volatile bool ok = true;
 
 	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(keepcxt);
+	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
 		fn(arg);
@@ -109,8 +109,9 @@ pfg_report_guarded(void (*fn) (void *), void *arg, MemoryContext keepcxt)
 		edata = CopyErrorData();
 		FlushErrorState();
 		ok = false;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		if (rethrow &&
+			(edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			 edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN))
 		{
 			RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
@@ -124,4 +125,34 @@ pfg_report_guarded(void (*fn) (void *), void *arg, MemoryContext keepcxt)
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = oldowner;
 	return ok;
+}
+
+/*
+ * pfg_report_guarded
+ *		Run fn(arg) in an internal subtransaction that is always rolled back
+ *		(releasing the locks parse analysis took); false if it failed, with
+ *		the error discarded.  fn runs in "keepcxt", so what it allocates
+ *		there survives (a caller that analyses many statements passes a
+ *		context of its own and resets it after each).  A query cancel or a
+ *		shutdown is re-thrown.
+ */
+bool
+pfg_report_guarded(void (*fn) (void *), void *arg, MemoryContext keepcxt)
+{
+	return guarded_run(fn, arg, keepcxt, true);
+}
+
+/*
+ * pfg_report_guarded_quiet
+ *		The same, for work done at the end of a user's statement that has
+ *		already succeeded (the index evidence of a sampled execution): every
+ *		error, a query cancel or a statement timeout included, only loses
+ *		that work, and the statement still succeeds.  The caller checks that
+ *		a subtransaction may start (a transaction in progress, not in
+ *		parallel mode).
+ */
+bool
+pfg_report_guarded_quiet(void (*fn) (void *), void *arg, MemoryContext cxt)
+{
+	return guarded_run(fn, arg, cxt, false);
 }

@@ -25,5 +25,7 @@ extern bool pfg_report_sees_all(void);
 extern bool pfg_report_may_see(Oid userid);
 extern bool pfg_report_guarded(void (*fn) (void *), void *arg,
 							   MemoryContext keepcxt);
+extern bool pfg_report_guarded_quiet(void (*fn) (void *), void *arg,
+									 MemoryContext cxt);
 
 #endif							/* PFG_REPORT_H */

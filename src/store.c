@@ -9,7 +9,8 @@
  * This file is the only owner of shared memory: pfg_store_shmem_request
  * sums the sizes of every part (its five tables, built on table.c; the plan
  * tables of store_plans.c; the remembered advice of store_advice.c; the
- * cached advice and index sightings of store_cache.c) and
+ * execution evidence of the index advisor, store_evidence.c; the cached
+ * advice and index sightings of store_cache.c) and
  * requests their LWLock tranches, and pfg_store_shmem_startup creates or
  * attaches to each part and, in the postmaster, loads the saved files and
  * registers the one shutdown callback that writes them.
@@ -28,7 +29,8 @@
  *	  reporting: there the locks are only tried (a busy partition drops the
  *	  event, counted in perfguard.info).
  * While any of these locks is held, nothing here can ERROR and nothing
- * touches the catalogs.  store_plans.c and store_advice.c state their own.
+ * touches the catalogs.  store_plans.c, store_advice.c and store_evidence.c
+ * state their own.
  *
  * Persistence: the postmaster writes PFG_DUMP_FILE at clean shutdown (when
  * perfguard.save is on) and reads it back (then unlinks it) when shared
@@ -61,6 +63,8 @@
 #include "store.h"
 #include "store_advice.h"
 #include "store_cache.h"
+#include "store_evidence.h"
+#include "text_mask.h"
 #include "store_plans.h"
 #include "store_requests.h"
 
@@ -189,6 +193,8 @@ pfg_store_shmem_request(void)
 	RequestNamedLWLockTranche("perfguard_cache", PFG_CACHE_NLOCKS);
 	RequestAddinShmemSpace(pfg_requests_shmem_size());
 	RequestNamedLWLockTranche("perfguard_requests", PFG_NPARTS);
+	RequestAddinShmemSpace(pfg_evidence_shmem_size());
+	RequestNamedLWLockTranche("perfguard_evidence", 1);
 }
 
 /*
@@ -239,6 +245,7 @@ pfg_store_shmem_startup(void)
 	pfg_requests_shmem_attach(reqbase, !reqfound,
 							  GetNamedLWLockTranche("perfguard_requests"),
 							  &pfg_shared->dropped_events);
+	pfg_evidence_shmem_attach(&(GetNamedLWLockTranche("perfguard_evidence"))->lock);
 
 	LWLockRelease(AddinShmemInitLock);
 
@@ -654,7 +661,9 @@ pfg_store_record_request(const pfgRequestKey *key, const char *route,
  * pfg_store_record_error
  *		Count a failed statement.  Called from emit_log_hook, in the middle of
  *		error reporting: it never waits for a lock (if the partition is busy
- *		the event is counted as dropped) and never raises an error.
+ *		the event is counted as dropped) and never raises an error.  Unless
+ *		perfguard.capture_parameters is on, the values the message quotes
+ *		are masked first (pfg_mask_error_message: no allocation).
  */
 void
 pfg_store_record_error(const pfgErrorKey *key, const char *message)
@@ -664,10 +673,15 @@ pfg_store_record_error(const pfgErrorKey *key, const char *message)
 	LWLock	   *lock;
 	pfgErrorEntry *e;
 	TimestampTz now = GetCurrentTimestamp();
-	int			len = message ? strlen(message) : 0;
+	char		masked[PFG_ERRMSG_LEN];
+	int			len;
 
 	if (!pfg_shared)
 		return;
+	/* values in the message are parameter values too (text_mask.c) */
+	if (message && !pfg_capture_parameters)
+		message = pfg_mask_error_message(message, masked, sizeof(masked));
+	len = message ? strlen(message) : 0;
 	if (len >= PFG_ERRMSG_LEN)
 		len = pg_mbcliplen(message, len, PFG_ERRMSG_LEN - 1);
 	hash = pfg_table_hash(key, sizeof(*key));
@@ -928,7 +942,8 @@ pfg_store_count_dropped_event(void)
 
 /*
  * pfg_store_reset
- *		Clear every table (the plan tables too) and the drop counters.
+ *		Clear every table (the plan tables and the index evidence too) and
+ *		the drop counters.
  *		Suppression rules and remembered advice are kept.
  */
 void
@@ -939,6 +954,7 @@ pfg_store_reset(void)
 	pfg_plans_reset();
 	pfg_cache_reset();
 	pfg_requests_reset();
+	pfg_evidence_reset();
 
 	/* suppression rules are configuration, not statistics: kept */
 	for (i = 0; i < PFG_NTABLES; i++)

@@ -8,6 +8,9 @@
  *		(index_advice.c does that).  Saved at a clean shutdown like the
  *		statistics (PFG_ADVICE_FILE, through persist.c).
  *
+ * pfgIndexKey, the key of an advised index, and its comparisons live here
+ * too: the execution evidence (store_evidence.c) keeps the same keys.
+ *
  * Lock protocol: one LWLock (tranche "perfguard_advice"), exclusive to
  * insert or update an entry, shared to copy the table out.  Only copies
  * happen under it.  Everything here is report-time: nothing on the hot
@@ -30,7 +33,7 @@
 
 #define PFG_ADVICE_FILE			"pg_stat/perfguard_advice.stat"
 #define PFG_ADVICE_MAGIC		0x50464141	/* "PFAA" */
-#define PFG_ADVICE_FORMAT		1
+#define PFG_ADVICE_FORMAT		2	/* 2: expression columns, operator classes */
 
 typedef struct pfgAdviceShared
 {
@@ -145,7 +148,8 @@ pfg_advice_load(void)
 
 		if (fread(e, sizeof(pfgAdviceEntry), 1, file) != 1)
 			why = "file is truncated";
-		else if (!e->used || e->ncols < 1 || e->ncols > PFG_INDEX_MAX_COLS ||
+		else if (!e->used || e->key.ncols < 1 ||
+				 e->key.ncols > PFG_INDEX_MAX_COLS ||
 				 e->nq < 0 || e->nq > PFG_ADVICE_QIDS)
 			why = "file has an invalid entry";
 	}
@@ -156,20 +160,49 @@ pfg_advice_load(void)
 	pfg_persist_end_read(file, PFG_ADVICE_FILE, "advice file", why);
 }
 
-static bool
-advice_same_key(const pfgAdviceEntry *e, Oid dbid, Oid relid, int ncols,
-				const AttrNumber *attnos, const bool *desc,
-				const bool *nulls_first)
+/*
+ * pfg_index_key_equal
+ *		Same table, same key columns (expressions, operator classes and
+ *		directions included)?
+ */
+bool
+pfg_index_key_equal(const pfgIndexKey *a, const pfgIndexKey *b)
 {
 	int			i;
 
-	if (!e->used || e->dbid != dbid || e->relid != relid || e->ncols != ncols)
+	if (a->relid != b->relid || a->ncols != b->ncols)
 		return false;
-	for (i = 0; i < ncols; i++)
-		if (e->attnos[i] != attnos[i] || e->desc[i] != desc[i] ||
-			e->nulls_first[i] != nulls_first[i])
+	for (i = 0; i < a->ncols; i++)
+		if (a->attnos[i] != b->attnos[i] || a->desc[i] != b->desc[i] ||
+			a->nulls_first[i] != b->nulls_first[i] ||
+			a->exprfunc[i] != b->exprfunc[i] || a->opclass[i] != b->opclass[i])
 			return false;
 	return true;
+}
+
+/*
+ * pfg_index_key_is_prefix
+ *		Is a's key a strict leading prefix of b's?
+ */
+bool
+pfg_index_key_is_prefix(const pfgIndexKey *a, const pfgIndexKey *b)
+{
+	int			i;
+
+	if (a->relid != b->relid || a->ncols >= b->ncols)
+		return false;
+	for (i = 0; i < a->ncols; i++)
+		if (a->attnos[i] != b->attnos[i] || a->desc[i] != b->desc[i] ||
+			a->nulls_first[i] != b->nulls_first[i] ||
+			a->exprfunc[i] != b->exprfunc[i] || a->opclass[i] != b->opclass[i])
+			return false;
+	return true;
+}
+
+static bool
+advice_same_key(const pfgAdviceEntry *e, Oid dbid, const pfgIndexKey *key)
+{
+	return e->used && e->dbid == dbid && pfg_index_key_equal(&e->key, key);
 }
 
 /*
@@ -193,8 +226,7 @@ pfg_advice_remember(const pfgAdviceEntry *ne)
 		{
 			pfgAdviceEntry *e = &advice_shared->entries[i];
 
-			if (advice_same_key(e, ne->dbid, ne->relid, ne->ncols, ne->attnos,
-								ne->desc, ne->nulls_first))
+			if (advice_same_key(e, ne->dbid, &ne->key))
 			{
 				slot = i;
 				break;
@@ -262,8 +294,7 @@ pfg_advice_set_applied(const pfgAdviceEntry *e, bool gone, Oid index)
 	{
 		pfgAdviceEntry *se = &advice_shared->entries[j];
 
-		if (!advice_same_key(se, e->dbid, e->relid, e->ncols,
-							 e->attnos, e->desc, e->nulls_first))
+		if (!advice_same_key(se, e->dbid, &e->key))
 			continue;
 		if (gone)
 			se->used = false;

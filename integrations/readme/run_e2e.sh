@@ -23,8 +23,8 @@
 # is not checked (the reason is printed); use it sparingly.
 #
 # Then the Django quickstart is followed alone in a fresh `django-admin
-# startproject` (django_quickstart below): its test must catch an N+1 and
-# pass once the view is fixed.
+# startproject` (django_quickstart below): its test, on a view with three
+# N+1s, must fail once listing all three, and pass once the view is fixed.
 #
 # As root it re-runs itself as pfgtest.  Last line: "N passed, M failed".
 
@@ -119,11 +119,13 @@ while IFS=$'\t' read -r index lang line section file reason; do
 done <"$PFG_TMP/manifest"
 
 # The Django quickstart, followed alone: a fresh `django-admin startproject`
-# with an app whose /books/ view has an N+1, the README's settings lines and
-# test appended as they are (the integration comes from this tree, not
-# /usr/share/perfguard, and DATABASES points at the throwaway cluster, as the
-# app's own server would).  `manage.py test` must fail on the N+1 with
-# perfguard's message and fix, then pass once the view uses select_related.
+# with an app whose /books/ view has three N+1s (each book's author and tags,
+# each author's book count), the README's settings lines and test appended as
+# they are (the integration comes from this tree, not /usr/share/perfguard,
+# and DATABASES points at the throwaway cluster, as the app's own server
+# would).  `manage.py test` must fail once, the collecting guard listing the
+# three N+1s with their fixes and the queries, then pass once the view uses
+# select_related, prefetch_related and annotate.
 django_quickstart()
 {
 	local block proj=$PFG_TMP/quickstart rc name
@@ -163,19 +165,30 @@ django_quickstart()
 		    name = models.CharField(max_length=100)
 
 
+		class Tag(models.Model):
+		    name = models.CharField(max_length=50)
+
+
 		class Book(models.Model):
 		    title = models.CharField(max_length=200)
 		    author = models.ForeignKey(Author, on_delete=models.CASCADE)
+		    tags = models.ManyToManyField(Tag)
 		""",
-		    'books/views.py': """from django.http import HttpResponse
+		    'books/views.py': """from django.db.models import Count
+		from django.http import HttpResponse
 
-		from .models import Book
+		from .models import Author, Book
 
 
 		def books(request):
-		    # one query for the books, then one per book for its author
-		    return HttpResponse(' / '.join('%s by %s' % (b.title, b.author.name)
-		                                   for b in Book.objects.order_by('id')))
+		    # one query for the books, then per book one for its author and one for its
+		    # tags; one for the authors, then per author one for the count of books
+		    books = Book.objects.order_by('id')
+		    authors = Author.objects.order_by('id')
+		    lines = ['%s by %s [%s]' % (b.title, b.author.name, ', '.join(t.name for t in b.tags.all()))
+		             for b in books]
+		    lines += ['%s: %d books' % (a.name, a.book_set.count()) for a in authors]
+		    return HttpResponse(' / '.join(lines))
 		""",
 		    'mysite/urls.py': """from django.urls import path
 
@@ -201,9 +214,11 @@ django_quickstart()
 		def seed(apps, schema_editor):
 		    Author = apps.get_model('books', 'Author')
 		    Book = apps.get_model('books', 'Book')
+		    Tag = apps.get_model('books', 'Tag')
 		    authors = [Author.objects.create(name='Author %d' % i) for i in range(10)]
+		    tags = [Tag.objects.create(name='tag %d' % i) for i in range(3)]
 		    for i in range(30):
-		        Book.objects.create(title='Book %d' % i, author=authors[i % 10])
+		        Book.objects.create(title='Book %d' % i, author=authors[i % 10]).tags.add(tags[i % 3])
 
 
 		class Migration(migrations.Migration):
@@ -213,21 +228,46 @@ django_quickstart()
 	(cd "$proj" && PYTHONPATH="$here/../django" "$PYTHON" manage.py test books) \
 		>"$PFG_TMP/quickstart1.out" 2>&1
 	rc=$?
-	name="the Django quickstart in a fresh startproject: the test fails on the N+1, with the fix"
-	if [ $rc -ne 0 ] && grep -q '^FAIL: test_list' "$PFG_TMP/quickstart1.out" &&
-		grep -q 'PF001 perfguard: N+1 query' "$PFG_TMP/quickstart1.out" &&
-		grep -q "select_related('author')" "$PFG_TMP/quickstart1.out"; then
+	name="the Django quickstart in a fresh startproject: the test of a view with three N+1s fails once"
+	out=$PFG_TMP/quickstart1.out
+	if [ $rc -ne 0 ] && [ "$(grep -c '^FAIL: ' "$out")/$(grep -c '^ERROR: ' "$out")" = 1/0 ] &&
+		grep -q '^FAIL: test_list' "$out" && grep -q '^FAILED (failures=1)$' "$out"; then
 		check "$name" true
+		# what the developer sees, up to the captured queries
+		sed -n '/^FAIL: test_list/,/^Captured queries were:/p' "$out" | sed 's/^/    | /'
 	else
 		check "$name" false
-		cat "$PFG_TMP/quickstart1.out"
+		cat "$out"
 	fi
-	sed -i "s/Book.objects.order_by('id')/Book.objects.select_related('author').order_by('id')/" \
-		"$proj/books/views.py"
+	# the failure lists the three N+1s, each with its statement, count,
+	# parent and fix, then the queries (1 + 2 x 30 + 1 + 10)
+	check "... listing all three N+1s with their fixes, then the captured queries" \
+		"$PYTHON" - "$out" <<-'END'
+		import re, sys
+		text = open(sys.argv[1]).read()
+		expected = [
+		    ('FROM "books_author" WHERE "books_author"."id" = $1', "select_related('author')"),
+		    ('INNER JOIN "books_book_tags"', "prefetch_related('tags')"),
+		    ('SELECT COUNT(*) AS "__count" FROM "books_book"', "annotate(book_count=Count('book'))"),
+		]
+		ok = 'AssertionError: PF004 perfguard: 3 findings\n' in text
+		for number, (statement, fix) in enumerate(expected, start=1):
+		    m = re.search(r'^%d\. N\+1 query in request "\[test\] books/": ran (\d+) times with \d+ '
+		                  r'different parameter sets: (.*)\n   parent: (.*)\n   fix: (.*)$' % number, text, re.M)
+		    ok = ok and m is not None and int(m.group(1)) >= 10 and statement in m.group(2) \
+		        and fix in m.group(4)
+		queries = text.split('Captured queries were:\n', 1)[-1]
+		ok = ok and not re.search(r'^4\. N\+1', text, re.M) and \
+		    re.search(r'^72\. SELECT COUNT', queries, re.M) and not re.search(r'^73\. ', queries, re.M)
+		sys.exit(0 if ok else 1)
+	END
+	sed -i -e "s/Book.objects.order_by('id')/Book.objects.select_related('author').prefetch_related('tags').order_by('id')/" \
+		-e "s/Author.objects.order_by('id')/Author.objects.annotate(books=Count('book')).order_by('id')/" \
+		-e "s/a.book_set.count()/a.books/" "$proj/books/views.py"
 	(cd "$proj" && PYTHONPATH="$here/../django" "$PYTHON" manage.py test books) \
 		>"$PFG_TMP/quickstart2.out" 2>&1
 	rc=$?
-	name="... and passes once the view uses select_related('author')"
+	name="... and passes once the view uses select_related, prefetch_related and annotate"
 	if [ $rc -eq 0 ] && grep -q '^OK' "$PFG_TMP/quickstart2.out"; then
 		check "$name" true
 	else

@@ -424,6 +424,121 @@ check('ten back-to-back requests on one connection: ten requests, no finding',
       back_to_back_requests_stay_apart)
 check('a guard inside a tagged request opens no request of its own', guard_inside_a_request)
 
+
+
+# ---- the pytest fixture (issue 19): collect, tag the test, fail once listing all
+
+def run_pytest():
+    """Run pytest_suite/ (some of its tests fail on purpose); {test name: (outcome, text)}."""
+    import subprocess
+    import xml.etree.ElementTree as ET
+    here = os.path.dirname(os.path.abspath(__file__))
+    junit = os.path.join(os.environ.get('PFG_TMP', '/tmp'), 'pytest-junit.xml')
+    proc = subprocess.run([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-q',
+                           '--junitxml', junit, os.path.join(here, 'pytest_suite')],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    print(proc.stdout)
+    if 'No module named pytest' in proc.stdout:
+        print('pytest is missing: apt-get install python3-pytest (scripts/setup.sh)')
+        return {}
+    outcomes = {}
+    for case in ET.parse(junit).getroot().iter('testcase'):
+        name = '%s.%s' % (case.get('classname').rsplit('.', 1)[-1], case.get('name'))
+        parts = [(child.tag, (child.text or '') + (child.get('message') or ''))
+                 for child in case if child.tag in ('failure', 'error', 'skipped')]
+        outcomes[name] = parts
+    print('pytest outcomes: %s' % {k: [tag for tag, _ in v] for k, v in outcomes.items()})
+    return outcomes
+
+
+def finding(text, number):
+    """(route, count, statement, parent, fix) of finding number in a PF004 message, or None."""
+    m = re.search(r'^%d\. N\+1 query in request "([^"]*)": ran (\d+) times with \d+ different '
+                  r'parameter sets: (.*?)\n   parent: (.*?)\n   fix: (.*?)$' % number,
+                  text, re.M | re.S)
+    return m.groups() if m else None
+
+
+with admin.connect() as c:
+    c.execute(text('SELECT perfguard.reset()'))
+pytest_outcomes = run_pytest()
+
+
+def only_error(name):
+    """
+    The PerfguardError message of the one teardown error of a test that
+    passed otherwise (without pytest's 'E   ' prefixes), else ''.
+    """
+    parts = pytest_outcomes.get(name, [])
+    if [tag for tag, _ in parts] != ['error']:
+        return ''
+    m = re.search(r'^(E\s+)perfguard_sqlalchemy\.PerfguardError: ', parts[0][1], re.M)
+    if not m:
+        return ''
+    prefix = m.group(1)
+    lines = [line[len(prefix):] for line in parts[0][1].splitlines() if line.startswith(prefix)]
+    return '\n'.join(lines)[len('perfguard_sqlalchemy.PerfguardError: '):]
+
+
+def three_fail_once():
+    text = only_error('test_collecting.test_three_n_plus_ones')
+    print(text[:3000])
+    if not text.startswith('PF004 perfguard: 3 findings\n'):
+        return False
+    expected = [('FROM author \nWHERE author.id = $1', 'JOIN author ON author.id = post.author_id'),
+                ('FROM post \nWHERE $1 = post.author_id', 'JOIN post ON post.author_id = author.id'),
+                ('SELECT count(post.id) AS count_1 \nFROM post \nWHERE post.author_id = $1',
+                 'GROUP BY author_id')]
+    for number, (statement, fix) in enumerate(expected, start=1):
+        got = finding(text, number)
+        print('finding %d: %s' % (number, got))
+        if not got or got[0] != '[test] /three' or statement not in got[2] or fix not in got[4] \
+                or int(got[1]) < 10:
+            return False
+    # and the queries the test ran, with their parameters: 1 + 10 + 1 + 10 + 1 + 10
+    return (finding(text, 4) is None and '\nCaptured queries were:\n1. SELECT post.id' in text
+            and re.search(r'^2\. SELECT author\.id .* WHERE author\.id = 1$', text, re.M)
+            and re.search(r'^33\. SELECT count\(post\.id\) .* WHERE post\.author_id = 10$',
+                          text, re.M)
+            and not re.search(r'^34\. ', text, re.M)
+            and "perfguard='test'" not in text)
+
+
+check('pytest fixture: three N+1s fail the test once, listing all three with their fixes',
+      three_fail_once)
+check('pytest fixture: the fixed twin passes',
+      lambda: pytest_outcomes.get('test_collecting.test_three_fixed') == [])
+check('pytest fixture: an N+1 in the test body is labelled with the test',
+      lambda: finding(only_error('test_collecting.test_n_plus_one_in_the_test_body'), 1)[0]
+      == '[test] test_n_plus_one_in_the_test_body')
+check('pytest fixture: a test that fails on its own reports only that, and leaves nothing behind',
+      lambda: [tag for tag, _ in pytest_outcomes.get('test_collecting.test_fails_on_its_own', [])]
+      == ['failure'] and 'PF004' not in pytest_outcomes['test_collecting.test_fails_on_its_own'][0][1]
+      and pytest_outcomes.get('test_collecting.test_after_a_failure') == [])
+check('pytest fixture: duplicates and too many queries when the test class asks',
+      lambda: re.search(r'\APF004 perfguard: 2 findings\n1\. duplicate query in request '
+                        r'"\[test\] /dup": the same parameters ran 6 times: .*?\n   fix: .*?\n2\. '
+                        r'request "\[test\] /dup" ran 6 queries, more than '
+                        r'perfguard.max_queries_per_request \(5\)\n',
+                        only_error('TestDuplicates.test_duplicates_and_too_many'), re.S))
+check('pytest fixture: perfguard_collect = () collects nothing',
+      lambda: pytest_outcomes.get('TestNotCollecting.test_three_n_plus_ones') == [])
+
+
+def test_traffic_apart():
+    hidden = rows("SELECT count(*) FROM perfguard.findings WHERE route LIKE '%/three%'")
+    requests = rows("SELECT route FROM perfguard.requests WHERE route LIKE '%/three%' ORDER BY 1")
+    with admin.connect() as c:
+        c.execute(text('SET perfguard.include_test = on'))
+        shown = c.execute(text("SELECT category, count(*) FROM perfguard.findings "
+                               "WHERE route = '[test] /three' GROUP BY 1")).fetchall()
+    print('test traffic: findings %s, requests %s, with include_test %s' % (hidden, requests, shown))
+    return (hidden == [(0,)] and ('n_plus_one', 3) in shown
+            and [r[0] for r in requests] == ['[test] /three', '[test] /three-fixed'])
+
+
+check('test traffic is left out of perfguard.findings, shown with include_test', test_traffic_apart)
+
 passed = sum(results)
 failed = len(results) - passed
 print('%d passed, %d failed' % (passed, failed))

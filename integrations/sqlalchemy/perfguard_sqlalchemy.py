@@ -30,6 +30,19 @@ theirs apart), never on a connection.  Pass request_id='...' or
 traceparent='...' to tagged() to use your own; request_id=None sends none
 (then the tags and request_gap delimit requests, per backend).
 
+A test suite's guard: collecting(session, label) around a test, or the
+pytest fixture perfguard_test (a plain generator function; in conftest.py:
+perfguard = pytest.fixture(autouse=True)(perfguard_test)), sets perfguard's
+guards to 'collect' (perfguard.on_n_plus_one; more with collect= /
+perfguard_collect), so the code runs to its end while perfguard keeps each
+finding, and tags the test's statements with perfguard='test' (their own
+route entry "[test] <route>", left out of perfguard.findings unless
+perfguard.include_test is on; route is the test's name outside tagged()
+blocks, whose tags and request id stay).  At the end it calls
+perfguard.check_collected(): when anything was found it raises
+PerfguardError (SQLSTATE PF004) once, listing every finding with its
+statement, count, parent and fix, followed by the queries the test ran.
+
 no_n_plus_one(), no_duplicates() and max_queries() bracket a block with an
 explicit scope (perfguard.begin_request / end_request) and set the matching
 guard (perfguard.on_n_plus_one / on_duplicate / on_too_many_queries =
@@ -44,6 +57,7 @@ connection).
 """
 import contextlib
 import contextvars
+import re
 import secrets
 import sys
 from urllib.parse import quote
@@ -52,9 +66,25 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 __all__ = ['instrument', 'tagged', 'format_comment', 'request_id_tags', 'no_n_plus_one',
-           'no_duplicates', 'max_queries', 'PerfguardError']
+           'no_duplicates', 'max_queries', 'collecting', 'perfguard_test', 'PerfguardError']
 
 PERFGUARD_SQLSTATES = {'PF001', 'PF002', 'PF003'}
+COLLECTED_SQLSTATE = 'PF004'
+
+# collecting()'s guard names and their settings
+GUARDS = {
+    'n_plus_one': 'perfguard.on_n_plus_one',
+    'duplicate': 'perfguard.on_duplicate',
+    'too_many_queries': 'perfguard.on_too_many_queries',
+}
+MAX_QUERIES = 'perfguard.max_queries_per_request'
+
+# DO blocks are utility statements: perfguard counts them toward no request
+CHECK_COLLECTED = 'DO $$BEGIN PERFORM perfguard.check_collected(); END$$'
+FORGET_COLLECTED = 'DO $$BEGIN PERFORM count(*) FROM perfguard.collected(); END$$'
+
+# at most this many captured queries in a failure message
+MAX_SHOWN_QUERIES = 1000
 MAX_LABEL_BYTES = 63
 
 # the tags that name a request, in perfguard's order of precedence
@@ -212,7 +242,7 @@ def _guard(conn, gucs, label):
     # stay in it), and the settings are read with SHOW, a utility statement,
     # so that begin_request() is the only query of the scope it ends.
     with _without_request_id():
-        for name in sorted(gucs):
+        for name in sorted(set(gucs) | set(GUARDS.values())):
             saved[name] = _show(conn, name)
         conn.execute(text('SELECT perfguard.begin_request(:l)'), {'l': _label(label)})
         # SET is a utility statement: perfguard does not count it as a query
@@ -228,9 +258,13 @@ def _guard(conn, gucs, label):
         _rollback(conn)
     finally:
         with _without_request_id():
+            # end_request() with the guards off: at 'collect' (a test's
+            # guards, collecting()) it would report the test's findings here
+            for name in sorted(GUARDS.values()):
+                _set(conn, name, "'off'")
+            conn.execute(text('SELECT * FROM perfguard.end_request()')).fetchall()
             for name, value in sorted(saved.items()):
                 _set(conn, name, _quote_setting(value))
-            conn.execute(text('SELECT * FROM perfguard.end_request()')).fetchall()
     if failure is not None:
         raise PerfguardError(_describe(failure), _sqlstate(failure)) from failure
 
@@ -272,3 +306,198 @@ def max_queries(conn, num, label='max_queries'):
         raise ValueError('max_queries needs a positive number of queries')
     return _guard(conn, {'perfguard.max_queries_per_request': str(num),
                          'perfguard.on_too_many_queries': "'error'"}, label)
+
+
+# ---- a test suite's guard: collecting() and the pytest fixture perfguard_test
+
+_TRAILING_COMMENT = re.compile(r"\s*/\*[^*]*'\*/\s*(;?)\s*$")
+
+
+def _collect_settings(collect, max_queries):
+    unknown = set(collect or ()) - set(GUARDS)
+    if unknown:
+        raise ValueError('collect: unknown guard(s) %s (known: %s)'
+                         % (', '.join(sorted(unknown)), ', '.join(sorted(GUARDS))))
+    gucs = {GUARDS[name]: 'collect' for name in collect or ()}
+    if max_queries is not None:
+        if int(max_queries) < 1:
+            raise ValueError('max_queries must be a positive number of queries')
+        gucs[MAX_QUERIES] = str(int(max_queries))
+        gucs[GUARDS['too_many_queries']] = 'collect'
+    return gucs
+
+
+def _exec(conn, sql):
+    connection = conn.connection() if _is_session(conn) else conn
+    connection.exec_driver_sql(sql)
+
+
+def _engine(conn):
+    return conn.get_bind() if _is_session(conn) else conn.engine
+
+
+def _check_collected(conn):
+    """perfguard.check_collected(); its DBAPIError (PF004 when something was collected), or None."""
+    began = not conn.in_transaction()
+    try:
+        if began:
+            _exec(conn, CHECK_COLLECTED)
+        else:
+            # a savepoint: the test's transaction stays usable
+            with conn.begin_nested():
+                _exec(conn, CHECK_COLLECTED)
+    except DBAPIError as exc:
+        if began:
+            _rollback(conn)     # the transaction the check began, aborted
+        if getattr(exc.orig, 'pgcode', None) != COLLECTED_SQLSTATE:
+            raise
+        return exc
+    return None
+
+
+def _describe_collected(exc, queries):
+    diag = getattr(exc.orig, 'diag', None)
+    if diag is None:
+        lines = [str(exc.orig)]
+    else:
+        lines = ['%s %s' % (diag.sqlstate, diag.message_primary)]
+        lines += [part for part in (diag.message_detail, diag.message_hint) if part]
+    shown = ['%d. %s' % (i, _TRAILING_COMMENT.sub(r'\1', sql))
+             for i, sql in enumerate(queries[:MAX_SHOWN_QUERIES], start=1)]
+    if len(queries) > MAX_SHOWN_QUERIES:
+        shown.append('... (%d more)' % (len(queries) - MAX_SHOWN_QUERIES))
+    lines.append('Captured queries were:')
+    return '\n'.join(lines + shown)
+
+
+@contextlib.contextmanager
+def collecting(conn, label='test', collect=('n_plus_one',), max_queries=None, tag_test=True,
+               test_failed=None):
+    """
+    The guard of one test, on a Session or a Connection (the one the test's
+    statements run on: perfguard keeps findings per database session):
+
+    - sets the guards named in collect ('n_plus_one', 'duplicate',
+      'too_many_queries'; () for none) to 'collect', and with max_queries
+      perfguard.max_queries_per_request too;
+    - with tag_test, tags the block's statements perfguard='test' and, outside
+      tagged() blocks, route=label (no request id: tagged() requests inside
+      send theirs), so that the test's traffic stays out of the reports;
+    - at the end restores the settings and calls perfguard.check_collected():
+      when anything was found it raises PerfguardError (PF004) once, listing
+      every finding and the queries of the block.  When the block raised (or
+      test_failed, a callable, says the test failed already), the findings
+      are forgotten: only the test's own failure is reported.
+
+    Needs instrument() on the engine for the tags.  The settings are set and
+    restored in the connection's transaction (a test that commits and whose
+    last transaction is rolled back leaves them at 'collect' on that
+    connection; harmless: the guards call nothing that reports).
+    """
+    __tracebackhide__ = True    # pytest: the failure, not this frame
+    gucs = _collect_settings(collect, max_queries)
+    token = None
+    if tag_test:
+        # first, so that the statements below belong to the test's request
+        tags = dict(_tags.get() or {})
+        tags.update(perfguard='test', route=_label(label))
+        token = _tags.set(tags)
+    saved = {}
+    queries = []
+    engine = None
+    failure = None
+
+    def capture(conn_, cursor, statement, parameters, context, executemany):
+        # as sent (psycopg2 has the parameters in), one line per query
+        sent = getattr(cursor, 'query', None)
+        if isinstance(sent, bytes):
+            sent = sent.decode('utf-8', 'replace')
+        queries.append(re.sub(r'\s*\n\s*', ' ', sent or statement).strip())
+
+    try:
+        if gucs:
+            # SHOW, SET and DO are utility statements: perfguard counts them as no query
+            for name in sorted(set(gucs) | set(GUARDS.values())):
+                saved[name] = _show(conn, name)
+            _exec(conn, FORGET_COLLECTED)
+            for name, value in sorted(gucs.items()):
+                _set(conn, name, _quote_setting(value))
+            engine = _engine(conn)
+            event.listen(engine, 'after_cursor_execute', capture)
+        try:
+            yield
+            if test_failed is not None and test_failed():
+                raise _TestFailed()
+        except BaseException as exc:
+            if saved:
+                try:
+                    for name, value in sorted(saved.items()):
+                        _set(conn, name, _quote_setting(value))
+                    _exec(conn, FORGET_COLLECTED)
+                except Exception:  # noqa: BLE001 - an aborted transaction: the block's error matters
+                    pass
+                saved = {}
+            if isinstance(exc, _TestFailed):
+                return
+            raise
+        if saved:
+            event.remove(engine, 'after_cursor_execute', capture)
+            engine = None
+            # checked with the test's settings (the message names its
+            # max_queries_per_request), restored after
+            try:
+                failure = _check_collected(conn)
+            finally:
+                for name, value in sorted(saved.items()):
+                    _set(conn, name, _quote_setting(value))
+    finally:
+        if engine is not None:
+            event.remove(engine, 'after_cursor_execute', capture)
+        if token is not None:
+            _tags.reset(token)
+    if failure is not None:
+        raise PerfguardError(_describe_collected(failure, queries), COLLECTED_SQLSTATE)
+
+
+class _TestFailed(Exception):
+    """collecting(test_failed=...): the test failed already."""
+
+
+def perfguard_test(request):
+    """
+    A pytest fixture, as a plain generator function (this module does not
+    need pytest).  In conftest.py:
+
+        from perfguard_sqlalchemy import perfguard_test
+        perfguard = pytest.fixture(autouse=True)(perfguard_test)
+
+    Each test runs inside collecting(), on the Session or Connection of the
+    fixture named by perfguard_bind (default 'session'), labelled with the
+    test's name; an N+1 (and what perfguard_collect names) fails the test at
+    its end with one PerfguardError listing every finding (pytest reports it
+    as an error at teardown), unless the test failed by itself.  The test class, else the module, may set
+    perfguard_bind, perfguard_collect (default ('n_plus_one',)),
+    perfguard_max_queries (default None) and perfguard_tag_test (default
+    True).
+    """
+    __tracebackhide__ = True    # pytest: the failure, not this frame
+
+    def setting(name, default):
+        for holder in (getattr(request, 'cls', None), getattr(request, 'module', None)):
+            if holder is not None and hasattr(holder, name):
+                return getattr(holder, name)
+        return default
+
+    collect = setting('perfguard_collect', ('n_plus_one',))
+    max_queries_ = setting('perfguard_max_queries', None)
+    tag_test = setting('perfguard_tag_test', True)
+    if not collect and max_queries_ is None and not tag_test:
+        yield
+        return
+    conn = request.getfixturevalue(setting('perfguard_bind', 'session'))
+    label = request.node.nodeid.split('::', 1)[-1]
+    # pytest counts a failed test before its fixtures are torn down
+    failed_before = getattr(request.session, 'testsfailed', 0)
+    with collecting(conn, label, collect=collect, max_queries=max_queries_, tag_test=tag_test,
+                    test_failed=lambda: getattr(request.session, 'testsfailed', 0) > failed_before):
+        yield

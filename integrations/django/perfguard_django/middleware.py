@@ -31,7 +31,9 @@ holds only inside one transaction, and begin_request() runs in one of its
 own (ATOMIC_REQUESTS opens the view's transaction after it), so use it on
 direct connections only; the request id works everywhere.  When a
 PerfguardTestMixin assertion already holds an explicit scope on the
-connection, the middleware leaves it alone.
+connection, the middleware leaves it alone; while a PerfguardTestMixin test
+collects findings, it closes its scope without reporting them (the test
+does, at its end).
 
 Settings are read per request, so override_settings() works in tests.
 """
@@ -47,6 +49,11 @@ FRAMEWORK = 'django'
 
 # Set on a connection object while a test assertion owns its explicit scope.
 SCOPE_OWNER_ATTR = 'perfguard_scope_owner'
+
+# Set on a connection object while a PerfguardTestMixin test collects
+# findings: {guard setting: 'collect'}.  end_request() would report (and
+# forget) them; the middleware ends its scope with those guards off.
+COLLECTING_ATTR = 'perfguard_collecting'
 
 # perfguard keeps route labels of up to 63 bytes
 MAX_LABEL_BYTES = 63
@@ -137,10 +144,17 @@ class PerfguardMiddleware:
         if not connection_usable(connection):
             # the next begin_request() closes the scope
             return None
+        # a test that collects findings reports them at its end: with guards
+        # at 'collect', end_request() would fail here, listing them
+        collecting = getattr(connection, COLLECTING_ATTR, None) or {}
         try:
             with connection.cursor() as cursor:
+                for name in sorted(collecting):
+                    cursor.execute("SET %s = 'off'" % name)
                 cursor.execute('SELECT queries, n_plus_one, duplicates FROM perfguard.end_request()')
                 row = cursor.fetchone()
+                for name, value in sorted(collecting.items()):
+                    cursor.execute('SET %s = %%s' % name, [value])
         except DatabaseError:
             return None
         return {'queries': row[0], 'n_plus_one': row[1], 'duplicates': row[2]}

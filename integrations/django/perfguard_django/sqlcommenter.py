@@ -55,14 +55,43 @@ def append_comment(sql, comment, has_params):
     return '%s %s' % (stripped, comment)
 
 
+def has_comment(sql):
+    """Does sql already end with a sqlcommenter comment (...'*/)?"""
+    return sql.rstrip().rstrip(';').rstrip().endswith("'*/")
+
+
 class CommentWrapper:
-    """A connection.execute_wrapper() that appends one fixed comment to every statement."""
+    """
+    A connection.execute_wrapper() that appends a comment with its tags to
+    every statement.
+
+    Several on one connection (PerfguardTestMixin's perfguard='test' around
+    the middleware's request tags) make one comment, since perfguard reads
+    only the last one: the innermost writes the tags of all of them, inner
+    ones winning, and the others pass the statement on.  A statement that
+    already ends with a sqlcommenter comment (perfguard_django's own checks,
+    /*perfguard='ignore'*/) keeps it.
+    """
 
     def __init__(self, tags):
+        self.tags = dict(tags)
         self.comment = format_comment(tags)
 
     def __call__(self, execute, sql, params, many, context):
-        return execute(append_comment(sql, self.comment, params is not None),
+        comment = self.comment
+        wrappers = getattr((context or {}).get('connection'), 'execute_wrappers', ())
+        if len(wrappers) > 1:
+            mine = [w for w in wrappers if isinstance(w, CommentWrapper)]
+            if len(mine) > 1:
+                if mine[-1] is not self:
+                    return execute(sql, params, many, context)
+                tags = {}
+                for wrapper in mine:
+                    tags.update(wrapper.tags)
+                comment = format_comment(tags)
+        if has_comment(sql):
+            return execute(sql, params, many, context)
+        return execute(append_comment(sql, comment, params is not None),
                        params, many, context)
 
 

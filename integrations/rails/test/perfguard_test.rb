@@ -135,6 +135,16 @@ end
 class PerfguardActiveRecordTest < Minitest::Test
   include Perfguard::Assertions
 
+  # these tests read what perfguard records of the loops, bad ones included:
+  # no collecting guard, no test tag
+  def perfguard_collect
+    []
+  end
+
+  def perfguard_tag_test?
+    false
+  end
+
   def conn
     ActiveRecord::Base.connection
   end
@@ -400,5 +410,194 @@ class PerfguardActiveRecordTest < Minitest::Test
     titles_with_includes
     assert conn.prepared_statements
     assert_operator conn.select_value("SELECT count(*) FROM pg_prepared_statements").to_i, :>, 0
+  end
+end
+
+# Tests of the collecting guard, some of which fail on purpose: not run by
+# autorun (removed from the runnables), but one by one by
+# PerfguardCollectingTest, which checks how each one ended.
+class CollectingCases < Minitest::Test
+  include Perfguard::Assertions
+
+  # one action with three N+1s: each post's author, each author's posts and
+  # each author's post count
+  def three_n_plus_ones
+    Perfguard.tagged(route: "/three", controller: "posts", action: "three") do
+      Post.order(:id).each { |p| p.author.name }
+      Author.order(:id).each { |a| a.posts.to_a }
+      Author.order(:id).each { |a| a.posts.count }
+    end
+  end
+
+  def test_three_n_plus_ones
+    three_n_plus_ones
+  end
+
+  def test_three_fixed
+    Perfguard.tagged(route: "/three-fixed", controller: "posts", action: "three") do
+      Post.includes(:author).order(:id).each { |p| p.author.name }
+      counts = Post.group(:author_id).count
+      Author.includes(:posts).order(:id).each { |a| [a.posts.to_a, counts.fetch(a.id, 0)] }
+    end
+  end
+
+  def test_n_plus_one_in_the_test_body
+    Post.order(:id).each { |p| p.author.name }
+  end
+
+  def test_block_assertion_inside
+    # an assertion in the test keeps what the test collected before it
+    Perfguard.tagged(route: "/before") { Post.order(:id).each { |p| p.author.name } }
+    assert_no_n_plus_one { Post.includes(:author).order(:id).to_a }
+  end
+
+  def test_fails_on_its_own
+    Perfguard.tagged(route: "/own") { Post.order(:id).each { |p| p.author.name } }
+    flunk "failed on its own"
+  end
+
+  def test_after_a_failure
+    assert_equal 0, ActiveRecord::Base.connection.select_value("SELECT count(*) FROM perfguard.collected()").to_i
+  end
+
+  def test_inside_a_transaction
+    ActiveRecord::Base.transaction do
+      three_n_plus_ones
+      raise ActiveRecord::Rollback
+    end
+  end
+end
+
+class CollectingDuplicates < CollectingCases
+  def perfguard_collect
+    %i[n_plus_one duplicate]
+  end
+
+  def perfguard_max_queries
+    5
+  end
+
+  def test_duplicates_and_too_many
+    Perfguard.tagged(route: "/dup") { 6.times { Author.order(:id).first } }
+  end
+end
+
+class NotCollecting < CollectingCases
+  def perfguard_collect
+    []
+  end
+end
+[CollectingCases, CollectingDuplicates, NotCollecting].each { |k| Minitest::Runnable.runnables.delete(k) }
+
+class PerfguardCollectingTest < Minitest::Test
+  def conn
+    ActiveRecord::Base.connection
+  end
+
+  def setup
+    conn.execute("SELECT perfguard.reset()")
+  end
+
+  # the result of one test of CollectingCases (or a subclass)
+  def run_case(klass, name)
+    result = klass.new(name).run
+    result.failures.each { |f| puts "--- #{klass}##{name}: #{f.class}\n#{f.message}" }
+    result
+  end
+
+  # the message of the one failure of a result ("" when none, several, or an error)
+  def failure_of(result)
+    failures = result.failures
+    return "" unless failures.size == 1 && !failures.first.is_a?(Minitest::UnexpectedError)
+    failures.first.message
+  end
+
+  def finding(message, number)
+    message[/^#{number}\. N\+1 query in request "(.*)": ran (\d+) times with \d+ different parameter sets: (.*)\n   parent: (.*)\n   fix: (.*)$/]
+    Regexp.last_match&.captures
+  end
+
+  def test_three_n_plus_ones_fail_once_listing_all_three
+    message = failure_of(run_case(CollectingCases, "test_three_n_plus_ones"))
+    assert_includes message, "PF004 perfguard: 3 findings\n"
+    [
+      ['FROM "authors" WHERE "authors"."id" = $1', "includes(:author)"],
+      ['FROM "posts" WHERE "posts"."author_id" = $1', "includes(:posts)"],
+      ['SELECT COUNT(*) FROM "posts" WHERE "posts"."author_id" = $1', "Rails:"]
+    ].each_with_index do |(statement, fix), i|
+      route, count, query, _parent, suggestion = finding(message, i + 1)
+      refute_nil route, "finding #{i + 1} in:\n#{message}"
+      assert_equal "[test] /three", route
+      assert_operator count.to_i, :>=, 10
+      assert_includes query, statement
+      assert_includes suggestion, fix
+    end
+    refute_match(/^4\. /, message.split("Queries:").first)
+    # the queries, as assert_queries lists them: 1 + 30 + 1 + 10 + 1 + 10
+    assert_includes message, "\nQueries:\n1. SELECT \"posts\".* FROM \"posts\" ORDER BY"
+    assert_match(/^53\. SELECT COUNT\(\*\) FROM "posts"/, message)
+    refute_match(/^54\. /, message)
+    refute_includes message, "perfguard='test'"
+  end
+
+  def test_the_fixed_twin_passes
+    result = run_case(CollectingCases, "test_three_fixed")
+    assert result.passed?
+  end
+
+  def test_test_traffic_is_kept_out_of_the_findings
+    run_case(CollectingCases, "test_three_n_plus_ones")
+    assert_equal 0, conn.select_value("SELECT count(*) FROM perfguard.findings WHERE route LIKE '%/three'").to_i
+    assert_equal 0, conn.select_value("SELECT count(*) FROM perfguard.n_plus_one WHERE route LIKE '%/three'").to_i
+    assert_equal [["[test] /three", 1]],
+                 conn.select_rows("SELECT route, requests FROM perfguard.requests WHERE route LIKE '%/three'")
+    conn.execute("SET perfguard.include_test = on")
+    assert_equal 3, conn.select_value("SELECT count(*) FROM perfguard.n_plus_one WHERE route = '[test] /three'").to_i
+    assert_includes conn.select_rows("SELECT category, count(*) FROM perfguard.findings " \
+                                     "WHERE route = '[test] /three' GROUP BY category"), ["n_plus_one", 3]
+  ensure
+    conn.execute("RESET perfguard.include_test")
+  end
+
+  def test_settings_and_tags_are_restored
+    run_case(CollectingCases, "test_three_n_plus_ones")
+    assert_equal "off", conn.select_value("SHOW perfguard.on_n_plus_one")
+    assert_equal 0, conn.select_value("SELECT count(*) FROM perfguard.collected()").to_i
+    assert_equal({ framework: "rails" }, Perfguard.tags)
+  end
+
+  def test_n_plus_one_in_the_test_body
+    message = failure_of(run_case(CollectingCases, "test_n_plus_one_in_the_test_body"))
+    assert_includes message, "PF004 perfguard: 1 finding\n"
+    assert_equal "[test] CollectingCases#test_n_plus_one_in_the_test_body", finding(message, 1)&.first
+  end
+
+  def test_block_assertion_keeps_the_collected_findings
+    message = failure_of(run_case(CollectingCases, "test_block_assertion_inside"))
+    assert_includes message, "PF004 perfguard: 1 finding\n"
+    assert_equal "[test] /before", finding(message, 1)&.first
+  end
+
+  def test_a_test_that_fails_on_its_own_reports_only_that
+    message = failure_of(run_case(CollectingCases, "test_fails_on_its_own"))
+    assert_equal "failed on its own", message
+    assert run_case(CollectingCases, "test_after_a_failure").passed?
+  end
+
+  def test_inside_a_transaction
+    message = failure_of(run_case(CollectingCases, "test_inside_a_transaction"))
+    assert_includes message, "PF004 perfguard: 3 findings\n"
+  end
+
+  def test_duplicates_and_too_many_queries_when_asked
+    message = failure_of(run_case(CollectingDuplicates, "test_duplicates_and_too_many"))
+    assert_includes message, "PF004 perfguard: 2 findings\n"
+    assert_match(/^1\. duplicate query in request "\[test\] \/dup": the same parameters ran 6 times/, message)
+    assert_includes message, "\n2. request \"[test] /dup\" ran 6 queries"
+    assert run_case(CollectingDuplicates, "test_three_fixed").passed?
+  end
+
+  def test_not_collecting
+    assert run_case(NotCollecting, "test_three_n_plus_ones").passed?
   end
 end

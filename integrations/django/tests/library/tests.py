@@ -8,6 +8,7 @@ import re
 import sys
 import time
 import types
+import unittest
 from contextlib import contextmanager
 from unittest import mock
 
@@ -19,6 +20,7 @@ from perfguard_django.sqlcommenter import (append_comment, format_comment, otel_
                                            request_id_tags)
 from perfguard_django.testing import PerfguardNotReady, PerfguardTestMixin
 
+from . import collecting
 from .models import Author, Book, Tag
 
 
@@ -83,6 +85,11 @@ class SqlcommenterTests(TestCase):
 
 
 class LibraryTests(PerfguardTestMixin, TestCase):
+    # these tests read what perfguard records of the views, bad ones
+    # included: no collecting guard, no test tag
+    perfguard_collect = ()
+    perfguard_tag_test = False
+
     @classmethod
     def setUpTestData(cls):
         authors = Author.objects.bulk_create(Author(name='Author %d' % i) for i in range(10))
@@ -248,6 +255,8 @@ class LibraryTests(PerfguardTestMixin, TestCase):
 
 class SetupTests(PerfguardTestMixin, TestCase):
     """The way in: the migration creates the extension; a missing one says what to do."""
+    # test_missing_extension_says_what_to_do drops the extension
+    perfguard_collect = ()
 
     def test_migration_created_the_extension(self):
         # run_e2e.sh leaves template1 without perfguard: the test database
@@ -275,3 +284,157 @@ class SetupTests(PerfguardTestMixin, TestCase):
         self.assertNotIn('does not exist', message)
         # the test's transaction is still usable
         self.assertEqual(Book.objects.count(), 0)
+
+
+def run_case(case_class, name):
+    """Run one test of library.collecting; its unittest.TestResult."""
+    result = unittest.TestResult()
+    case_class(name)(result)     # __call__: with the client and the test's transaction
+    for _, text in result.failures + result.errors:
+        print('--- %s.%s:\n%s' % (case_class.__name__, name, text))
+    return result
+
+
+def failure_of(result):
+    """The message of the one failure of a result ('' when it has none or more, or errors)."""
+    if len(result.failures) != 1 or result.errors:
+        return ''
+    return result.failures[0][1]
+
+
+class CollectingGuardTests(TestCase):
+    """PerfguardTestMixin's collecting guard, on the test cases of library.collecting."""
+
+    def setUp(self):
+        perfguard_rows('SELECT perfguard.reset()')
+
+    def test_three_n_plus_ones_fail_once_listing_all_three(self):
+        message = failure_of(run_case(collecting.CollectingCases, 'test_three_n_plus_ones'))
+        self.assertIn('PF004 perfguard: 3 findings', message)
+        for number, statement, fix in (
+                ('1', 'FROM "library_author" WHERE "library_author"."id" = $1',
+                 "select_related('author')"),
+                ('2', 'INNER JOIN "library_book_tags"', "prefetch_related('tags')"),
+                ('3', 'SELECT COUNT(*) AS "__count" FROM "library_book" WHERE '
+                      '"library_book"."author_id" = $1', "annotate(book_count=Count('book'))"),
+        ):
+            finding = re.search(r'^%s\. N\+1 query in request "\[test\] books/three/": '
+                                r'ran (\d+) times with \d+ different parameter sets: (.*)\n'
+                                r'   parent: (.*)\n   fix: (.*)$' % number, message, re.M)
+            self.assertIsNotNone(finding, 'finding %s in:\n%s' % (number, message))
+            self.assertIn(statement, finding.group(2))
+            self.assertIn(fix, finding.group(4))
+            self.assertGreaterEqual(int(finding.group(1)), 10)
+        self.assertNotIn('4. N+1', message.split('Captured queries were:')[0])
+        # the captured queries, as assertNumQueries prints them (72: 1 + 30 + 30 + 1 + 10)
+        self.assertIn('Captured queries were:\n1. SELECT "library_book"."id"', message)
+        self.assertIn('\n72. SELECT COUNT(*)', message)
+        self.assertNotIn('\n73. ', message)
+        self.assertNotIn("request_id=", message)
+
+    def test_the_fixed_twin_passes(self):
+        result = run_case(collecting.CollectingCases, 'test_three_fixed')
+        self.assertTrue(result.wasSuccessful() and result.testsRun == 1)
+
+    def test_test_traffic_is_kept_out_of_the_findings(self):
+        run_case(collecting.CollectingCases, 'test_three_n_plus_ones')
+        self.assertEqual(perfguard_rows(
+            "SELECT count(*) FROM perfguard.findings WHERE route LIKE '%%books/three/%%'"), [(0,)])
+        self.assertEqual(perfguard_rows(
+            "SELECT count(*) FROM perfguard.n_plus_one WHERE route LIKE '%%books/three/%%'"), [(0,)])
+        self.assertEqual(perfguard_rows(
+            "SELECT requests FROM perfguard.requests WHERE route LIKE '%%books/three/%%'"), [(1,)])
+        self.assertEqual(perfguard_rows(
+            "SELECT route FROM perfguard.requests WHERE route LIKE '%%books/three/%%'"),
+            [('[test] books/three/',)])
+        with connection.cursor() as cursor:     # undone by the test's rollback
+            cursor.execute('SET perfguard.include_test = on')
+        self.assertEqual(perfguard_rows(
+            "SELECT count(*) FROM perfguard.n_plus_one WHERE route = '[test] books/three/'"), [(3,)])
+        # the author and tags of each book are also one repeating sequence
+        self.assertIn(('n_plus_one',), perfguard_rows(
+            "SELECT category FROM perfguard.findings WHERE route = '[test] books/three/'"))
+
+    def test_settings_are_restored(self):
+        run_case(collecting.CollectingCases, 'test_three_n_plus_ones')
+        self.assertEqual(perfguard_rows("SELECT current_setting('perfguard.on_n_plus_one')"),
+                         [('off',)])
+        self.assertEqual(perfguard_rows('SELECT count(*) FROM perfguard.collected()'), [(0,)])
+        self.assertEqual(connection.execute_wrappers, [])
+
+    def test_explicit_scopes_leave_the_findings_to_the_test(self):
+        message = failure_of(run_case(collecting.CollectingCases,
+                                      'test_three_n_plus_ones_explicit_scopes'))
+        self.assertIn('PF004 perfguard: 3 findings', message)
+        self.assertIn('3. N+1 query in request "[test] books/three/"', message)
+
+    def test_n_plus_one_in_the_test_body(self):
+        message = failure_of(run_case(collecting.CollectingCases,
+                                      'test_n_plus_one_in_the_test_body'))
+        self.assertIn('PF004 perfguard: 1 finding\n', message)
+        self.assertIn('1. N+1 query in request '
+                      '"[test] CollectingCases.test_n_plus_one_in_the_test_body"', message)
+
+    def test_block_assertion_keeps_the_collected_findings(self):
+        message = failure_of(run_case(collecting.CollectingCases, 'test_block_assertion_inside'))
+        self.assertIn('PF004 perfguard: 1 finding\n', message)
+        self.assertIn('1. N+1 query in request "[test] books/bad/"', message)
+
+    def test_a_test_that_fails_on_its_own_reports_only_that(self):
+        message = failure_of(run_case(collecting.CollectingCases, 'test_fails_on_its_own'))
+        self.assertIn('AssertionError: failed on its own', message)
+        self.assertNotIn('PF004', message)
+        # and leaves nothing to the next test
+        self.assertTrue(run_case(collecting.CollectingCases, 'test_after_a_failure').wasSuccessful())
+
+    def test_duplicates_and_too_many_queries_when_asked(self):
+        message = failure_of(run_case(collecting.CollectingEverythingCases,
+                                      'test_duplicates_and_too_many'))
+        # the duplicate, the same lookup as an N+1 of one value, and the bound
+        self.assertIn('PF004 perfguard: 3 findings', message)
+        self.assertRegex(message, r'\n\d\. duplicate query in request "\[test\] books/duplicate/": '
+                                  r'the same parameters ran 5 times')
+        self.assertRegex(message, r'\n\d\. N\+1 query in request "\[test\] books/duplicate/": '
+                                  r'ran 5 times with 1 different parameter sets')
+        self.assertRegex(message, r'\n\d\. request "\[test\] books/duplicate/" ran 6 queries, '
+                                  r'more than perfguard.max_queries_per_request \(5\)')
+        self.assertTrue(run_case(collecting.CollectingEverythingCases,
+                                 'test_three_fixed').wasSuccessful())
+
+    def test_untagged_collecting_test(self):
+        message = failure_of(run_case(collecting.UntaggedCases, 'test_three_n_plus_ones'))
+        self.assertIn('3. N+1 query in request "books/three/"', message)
+        self.assertEqual(perfguard_rows(
+            "SELECT count(*) FROM perfguard.n_plus_one WHERE route = 'books/three/'"), [(3,)])
+
+    def test_not_collecting(self):
+        self.assertTrue(run_case(collecting.NotCollectingCases,
+                                 'test_three_n_plus_ones').wasSuccessful())
+
+
+class TestTrafficTests(PerfguardTestMixin, TestCase):
+    """The test tag goes in the one comment of each statement, next to the middleware's tags."""
+    perfguard_collect = ()
+
+    def test_one_comment(self):
+        with recorded_statements() as statements:
+            self.client.get('/books/good/')
+            Author.objects.count()
+        self.assertEqual(len(statements), 2)
+        request, body = statements
+        self.assertEqual(request.count('/*'), 1, request)
+        self.assertEqual(tag(request, 'perfguard'), 'test')
+        self.assertRegex(tag(request, 'request_id'), r'^[0-9a-f]{32}$')
+        self.assertEqual(tag(request, 'route'), 'books%2Fgood%2F')
+        self.assertEqual(tag(request, 'controller'), 'books-good')
+        self.assertEqual(body.count('/*'), 1, body)
+        self.assertEqual(tag(body, 'perfguard'), 'test')
+        self.assertEqual(tag(body, 'route'),
+                         'TestTrafficTests.test_one_comment')
+        self.assertIsNone(tag(body, 'request_id'))
+
+    def test_own_comment_is_kept(self):
+        # perfguard_django's checks carry /*perfguard='ignore'*/ and keep it
+        with recorded_statements() as statements:
+            perfguard_rows("SELECT 1 /*perfguard='ignore'*/")
+        self.assertEqual(statements, ["SELECT 1 /*perfguard='ignore'*/"])
