@@ -552,7 +552,9 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 CREATE VIEW perfguard._index_evidence AS
   SELECT fs.indexrelid, fs.first_seen,
          greatest(fs.first_seen, coalesce(db.stats_reset, bg.stats_reset)) AS covered_since,
-         now() - greatest(fs.first_seen, coalesce(db.stats_reset, bg.stats_reset))
+         -- clock_timestamp(): an index first seen by this very statement is
+         -- seen after its transaction's now()
+         clock_timestamp() - greatest(fs.first_seen, coalesce(db.stats_reset, bg.stats_reset))
            >= current_setting('perfguard.unused_index_min_age')::interval AS covered
     FROM perfguard._index_first_seen(
            ARRAY(SELECT c.indexrelid FROM perfguard._index_catalog c)) fs

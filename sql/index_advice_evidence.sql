@@ -33,10 +33,13 @@ SELECT columns, evidence,
        est_improvement > 0.9 AS improves
   FROM perfguard.index_advice
  WHERE kind = 'missing' AND table_name = 'iae_jobs';
--- the catalog checks say what they rest on too
+-- the catalog checks say what they rest on too (DROP advice waits for
+-- statistics that cover unused_index_min_age: not here)
+SET perfguard.unused_index_min_age = 0;
 CREATE INDEX iae_jobs_id_dup ON iae_jobs (id);
 SELECT kind, evidence FROM perfguard.index_advice WHERE index_name = 'iae_jobs_id_dup';
 DROP INDEX iae_jobs_id_dup;
+RESET perfguard.unused_index_min_age;
 
 -- reset() forgets the evidence: generic again
 SELECT perfguard.reset();
@@ -96,8 +99,10 @@ SELECT columns, ddl FROM perfguard.index_advice
  WHERE kind = 'missing' AND table_name = 'iae_dir';
 CREATE INDEX iae_dir_a ON iae_dir (a DESC);
 CREATE INDEX iae_dir_a_b ON iae_dir (a DESC, b NULLS FIRST);
+SET perfguard.unused_index_min_age = 0;
 SELECT kind, index_name, columns, reason FROM perfguard.index_advice
  WHERE kind = 'redundant' AND table_name = 'iae_dir';
 
+RESET perfguard.unused_index_min_age;
 SELECT perfguard.reset();
 DROP TABLE iae_jobs, iae_lost, iae_dir;

@@ -49,6 +49,7 @@
 #include "access/nbtree.h"
 #include "access/relation.h"
 #include "catalog/partition.h"
+#include "catalog/catalog.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_opclass.h"
@@ -1382,6 +1383,8 @@ pfg_index_analyse(const char *text, ParamListInfo params, int flags,
 			continue;			/* a plain Seq Scan of everything */
 		if (reltuples < PFG_BIG_TABLE_ROWS && scan_cost < PFG_BIG_SCAN_COST)
 			continue;			/* small: a Seq Scan there is fine */
+		if (IsCatalogRelationOid(t->relid))
+			continue;			/* no one can index a system catalog */
 
 		relname = pfg_qualified_rel(t->relid);
 		if (flags & PFG_ANALYSE_FINDINGS)

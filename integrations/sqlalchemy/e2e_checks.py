@@ -533,7 +533,8 @@ def test_traffic_apart():
         shown = c.execute(text("SELECT category, count(*) FROM perfguard.findings "
                                "WHERE route = '[test] /three' GROUP BY 1")).fetchall()
     print('test traffic: findings %s, requests %s, with include_test %s' % (hidden, requests, shown))
-    return (hidden == [(0,)] and ('n_plus_one', 3) in shown
+    # one card per loop (issue 17): the N+1s of the view fold into its cards
+    return (hidden == [(0,)] and any(cat.startswith('n_plus_one') for cat, _ in shown)
             and [r[0] for r in requests] == ['[test] /three', '[test] /three-fixed'])
 
 
