@@ -151,6 +151,33 @@ hist_percentile(const pfgCounters *k, double q)
 }
 
 /*
+ * put_stmt_key
+ *		The four columns of a statement key (userid, dbid, queryid, toplevel)
+ *		at values[j..j+3]; returns the next column.
+ */
+static int
+put_stmt_key(Datum *values, int j, const pfgStmtKey *k)
+{
+	values[j++] = ObjectIdGetDatum(k->userid);
+	values[j++] = ObjectIdGetDatum(k->dbid);
+	values[j++] = Int64GetDatum((int64) k->queryid);
+	values[j++] = BoolGetDatum(k->toplevel);
+	return j;
+}
+
+/*
+ * visible_query
+ *		The normalised text of a statement, when the caller may see it, else
+ *		NULL.
+ */
+static char *
+visible_query(const pfgStmtKey *k)
+{
+	return pfg_report_may_see(k->userid) ?
+		pfg_store_get_query(k->userid, k->dbid, k->queryid, k->toplevel) : NULL;
+}
+
+/*
  * perfguard_statements
  *		Rows of perfguard.statements.
  */
@@ -177,10 +204,7 @@ perfguard_statements(PG_FUNCTION_ARGS)
 		int			j = 0;
 
 		memset(nulls, 0, sizeof(nulls));
-		values[j++] = ObjectIdGetDatum(e->key.userid);
-		values[j++] = ObjectIdGetDatum(e->key.dbid);
-		values[j++] = Int64GetDatum((int64) e->key.queryid);
-		values[j++] = BoolGetDatum(e->key.toplevel);
+		j = put_stmt_key(values, j, &e->key);
 		if ((all || e->key.userid == me) && e->query[0] != '\0')
 			values[j++] = CStringGetTextDatum(e->query);
 		else
@@ -738,10 +762,7 @@ perfguard_slow_queries(PG_FUNCTION_ARGS)
 		bool		sees = pfg_report_may_see(e->key.userid);
 
 		memset(nulls, 0, sizeof(nulls));
-		values[j++] = ObjectIdGetDatum(e->key.userid);
-		values[j++] = ObjectIdGetDatum(e->key.dbid);
-		values[j++] = Int64GetDatum((int64) e->key.queryid);
-		values[j++] = BoolGetDatum(e->key.toplevel);
+		j = put_stmt_key(values, j, &e->key);
 		values[j++] = Int64GetDatum(e->slow_calls);
 		values[j++] = Float8GetDatum(e->slow_total_ms);
 		values[j++] = Float8GetDatum(e->slow_max_ms);
@@ -810,10 +831,7 @@ perfguard_plan_findings(PG_FUNCTION_ARGS)
 		char	   *q;
 
 		memset(nulls, 0, sizeof(nulls));
-		values[j++] = ObjectIdGetDatum(e->key.stmt.userid);
-		values[j++] = ObjectIdGetDatum(e->key.stmt.dbid);
-		values[j++] = Int64GetDatum((int64) e->key.stmt.queryid);
-		values[j++] = BoolGetDatum(e->key.stmt.toplevel);
+		j = put_stmt_key(values, j, &e->key.stmt);
 		if (pfg_plan_finding_name(e->key.code) == NULL)
 			continue;
 		values[j++] = CStringGetTextDatum(pfg_plan_finding_name(e->key.code));
@@ -831,9 +849,7 @@ perfguard_plan_findings(PG_FUNCTION_ARGS)
 		values[j++] = TimestampTzGetDatum(e->last_seen);
 		Assert(j == 14);
 		values[j++] = CStringGetTextDatum(e->route);
-		q = pfg_report_may_see(e->key.stmt.userid) ?
-			pfg_store_get_query(e->key.stmt.userid, e->key.stmt.dbid,
-								e->key.stmt.queryid, e->key.stmt.toplevel) : NULL;
+		q = visible_query(&e->key.stmt);
 		TEXT_OR_NULL(q != NULL, q ? q : "");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -865,10 +881,7 @@ perfguard_offsets(PG_FUNCTION_ARGS)
 		char	   *q;
 
 		memset(nulls, 0, sizeof(nulls));
-		values[j++] = ObjectIdGetDatum(e->key.userid);
-		values[j++] = ObjectIdGetDatum(e->key.dbid);
-		values[j++] = Int64GetDatum((int64) e->key.queryid);
-		values[j++] = BoolGetDatum(e->key.toplevel);
+		j = put_stmt_key(values, j, &e->key);
 		values[j++] = Int64GetDatum(e->calls);
 		values[j++] = Float8GetDatum(e->total_ms);
 		values[j++] = Int64GetDatum(e->max_offset);
@@ -876,9 +889,7 @@ perfguard_offsets(PG_FUNCTION_ARGS)
 		values[j++] = Int64GetDatum(e->rows_returned);
 		values[j++] = TimestampTzGetDatum(e->last_seen);
 		values[j++] = CStringGetTextDatum(e->route);
-		q = pfg_report_may_see(e->key.userid) ?
-			pfg_store_get_query(e->key.userid, e->key.dbid,
-								e->key.queryid, e->key.toplevel) : NULL;
+		q = visible_query(&e->key);
 		TEXT_OR_NULL(q != NULL, q ? q : "");
 		values[j++] = Float8GetDatum(e->max_ms);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -1121,13 +1132,9 @@ perfguard_texts_of(PG_FUNCTION_ARGS)
 		pfgStmtKey *k = &c.found[i];
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
-		char	   *t = pfg_report_may_see(k->userid) ?
-			pfg_store_get_query(k->userid, k->dbid, k->queryid, k->toplevel) : NULL;
+		char	   *t = visible_query(k);
 
-		values[0] = ObjectIdGetDatum(k->userid);
-		values[1] = ObjectIdGetDatum(k->dbid);
-		values[2] = Int64GetDatum((int64) k->queryid);
-		values[3] = BoolGetDatum(k->toplevel);
+		(void) put_stmt_key(values, 0, k);
 		if (t)
 			values[4] = CStringGetTextDatum(t);
 		else
