@@ -19,7 +19,9 @@ OBJS = \
 	src/store_advice.o \
 	src/store_cache.o \
 	src/store_requests.o \
+	src/store_pending.o \
 	src/store_evidence.o \
+	src/scope_comments.o \
 	src/scope_findings.o \
 	src/scope.o \
 	src/plan_checks.o \

@@ -117,6 +117,10 @@ static int	nesting_level = 0;
 /* Inside a top-level EXECUTE, DECLARE CURSOR, FETCH or CLOSE. */
 static int	client_utility_depth = 0;
 
+/* nesting_level when each open subtransaction started, by its nest level */
+static int *subxact_levels = NULL;
+static int	subxact_levels_cap = 0;
+
 /*
  * An execution in flight: started, not yet ended.  Kept in a small array
  * searched from the top (the current query is nearly always last); cursors
@@ -128,7 +132,7 @@ typedef struct pfgInflight
 	QueryDesc  *qd;
 	SubTransactionId subid;
 	bool		toplevel;
-	instr_time	run_start;
+	int64		run_start;		/* monotonic clock, ns */
 	double		ms;
 	int64		blks_hit;
 	int64		blks_read;
@@ -490,7 +494,10 @@ pfg_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 /*
  * pfg_planner
  *		Only keeps the nesting level right, so that statements run while
- *		planning (functions evaluated at plan time) count as nested.
+ *		planning (functions evaluated at plan time) count as nested.  No
+ *		PG_TRY on this path of every statement: when planning fails, the
+ *		abort of the transaction (or of the subtransaction that catches the
+ *		error) restores the level (pfg_xact_callback, pfg_subxact_callback).
  */
 static PlannedStmt *
 pfg_planner(Query *parse, const char *query_string, int cursorOptions,
@@ -499,20 +506,13 @@ pfg_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *result;
 
 	nesting_level++;
-	PG_TRY();
-	{
-		if (prev_planner_hook)
-			result = prev_planner_hook(parse, query_string, cursorOptions,
-									   boundParams);
-		else
-			result = standard_planner(parse, query_string, cursorOptions,
-									  boundParams);
-	}
-	PG_FINALLY();
-	{
-		nesting_level--;
-	}
-	PG_END_TRY();
+	if (prev_planner_hook)
+		result = prev_planner_hook(parse, query_string, cursorOptions,
+								   boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions,
+								  boundParams);
+	nesting_level--;
 	return result;
 }
 
@@ -574,11 +574,7 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	bool		track = false;
 	bool		toplevel;
-	pfgScopeRef ref;
 
-	ref.gen = 0;
-	ref.fpidx = -1;
-	ref.np_add = ref.dup_add = 0;
 	toplevel = pfg_enabled && is_client_statement(queryDesc);
 	if (toplevel && client_utility_depth == 0)
 		pfg_report_self = false;	/* a report statement that failed */
@@ -587,8 +583,33 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
 		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 	{
-		track = true;
-		if (toplevel)
+		pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+
+		/*
+		 * Its in-flight slot first: if the guard raises an error below, or
+		 * the executor does, the (sub)transaction abort finds the request
+		 * it counts as running in it.
+		 */
+		if (f == NULL && ninflight < PFG_MAX_INFLIGHT)
+			f = &inflight[ninflight++];
+		if (f == NULL)
+			pfg_store_count_dropped_event();
+		else
+		{
+			track = true;
+			f->qd = queryDesc;
+			f->subid = GetCurrentSubTransactionId();
+			f->toplevel = toplevel;
+			f->ms = 0;
+			f->blks_hit = f->blks_read = f->temp_written = 0;
+			f->fetched = 0;
+			f->ref.gen = 0;
+			f->ref.fpidx = -1;
+			f->ref.np_add = f->ref.dup_add = 0;
+			f->ref.shared = false;
+			f->ref.box = -1;
+		}
+		if (f != NULL && toplevel)
 		{
 			const char *src = queryDesc->sourceText;
 			int			loc = queryDesc->plannedstmt->stmt_location;
@@ -609,7 +630,7 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				phash = hash_combine64(phash, pfg_hash_params(queryDesc->params));
 
 			pfg_scope_statement_start(src, loc, len);
-			pfg_scope_executor_start(&ref, queryid, queryDesc->operation,
+			pfg_scope_executor_start(&f->ref, queryid, queryDesc->operation,
 									 phash, batched, src, loc, len,
 									 queryDesc->params);
 		}
@@ -623,57 +644,60 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-
-	if (track)
-	{
-		pfgInflight *f = inflight_find(queryDesc);
-
-		if (f == NULL)
-		{
-			if (ninflight >= PFG_MAX_INFLIGHT)
-			{
-				pfg_store_count_dropped_event();
-				return;
-			}
-			f = &inflight[ninflight++];
-		}
-		memset(f, 0, sizeof(pfgInflight));
-		f->qd = queryDesc;
-		f->subid = GetCurrentSubTransactionId();
-		f->toplevel = toplevel;
-		f->ref = ref;
-	}
 }
 
 /*
  * note_failed
- *		A tracked client statement failed while running: make sure its entry
- *		has a normalised text, so that perfguard.errors (which counts the
- *		failure from the log hook) can show what failed even if the statement
- *		never succeeded.  Called on the error path, which re-throws anyway.
+ *		A tracked client statement did not end (its transaction or
+ *		subtransaction aborted: it failed, or its cursor was open): make sure
+ *		its entry has a normalised text, so that perfguard.errors (which
+ *		counts the failure from the log hook) can show what failed even if
+ *		the statement never succeeded.  Called from the abort callbacks, while
+ *		the query's memory is still there; never raises.
  */
 static void
-note_failed(QueryDesc *queryDesc)
+note_failed(pfgInflight *f)
 {
-	pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+	QueryDesc  *queryDesc = f->qd;
+	MemoryContext oldcxt = CurrentMemoryContext;
 	pfgStmtKey	key;
 
-	if (f == NULL || !f->toplevel || !pfg_store_ready())
+	if (!f->toplevel || !pfg_store_ready())
 		return;
 	memset(&key, 0, sizeof(key));
 	key.userid = GetUserId();
 	key.dbid = MyDatabaseId;
 	key.queryid = queryDesc->plannedstmt->queryId;
 	key.toplevel = true;
-	pfg_store_ensure_text(&key, queryDesc->operation, queryDesc->sourceText,
-						  queryDesc->plannedstmt->stmt_location,
-						  queryDesc->plannedstmt->stmt_len);
+	PG_TRY();
+	{
+		pfg_store_ensure_text(&key, queryDesc->operation,
+							  queryDesc->sourceText,
+							  queryDesc->plannedstmt->stmt_location,
+							  queryDesc->plannedstmt->stmt_len);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/* The monotonic clock in nanoseconds (what INSTR_TIME_SET_CURRENT reads). */
+static inline int64
+clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static inline void
 run_begin(pfgInflight *f)
 {
-	INSTR_TIME_SET_CURRENT(f->run_start);
+	f->run_start = clock_ns();
 	f->hit_start = pgBufferUsage.shared_blks_hit;
 	f->read_start = pgBufferUsage.shared_blks_read;
 	f->temp_start = pgBufferUsage.temp_blks_written;
@@ -682,11 +706,7 @@ run_begin(pfgInflight *f)
 static inline void
 run_end(pfgInflight *f)
 {
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, f->run_start);
-	f->ms += INSTR_TIME_GET_MILLISEC(now);
+	f->ms += (double) (clock_ns() - f->run_start) / 1000000.0;
 	f->blks_hit += pgBufferUsage.shared_blks_hit - f->hit_start;
 	f->blks_read += pgBufferUsage.shared_blks_read - f->read_start;
 	f->temp_written += pgBufferUsage.temp_blks_written - f->temp_start;
@@ -704,21 +724,18 @@ pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 
 	if (f)
 		run_begin(f);
+
+	/*
+	 * No PG_TRY on this path of every statement: when the run fails, the
+	 * abort of the transaction (or of the subtransaction that catches the
+	 * error) restores the nesting level and notes the failed statement
+	 * (pfg_xact_callback, pfg_subxact_callback).
+	 */
 	nesting_level++;
-	PG_TRY();
-	{
-		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count, execute_once);
-		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
-	}
-	PG_CATCH();
-	{
-		nesting_level--;
-		note_failed(queryDesc);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
 	nesting_level--;
 	/* the slot array may have moved while nested statements ran */
 	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
@@ -765,21 +782,12 @@ pfg_ExecutorFinish(QueryDesc *queryDesc)
 
 	if (f)
 		run_begin(f);
+	/* no PG_TRY: see pfg_ExecutorRun */
 	nesting_level++;
-	PG_TRY();
-	{
-		if (prev_ExecutorFinish)
-			prev_ExecutorFinish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
-	}
-	PG_CATCH();
-	{
-		nesting_level--;
-		note_failed(queryDesc);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
 	nesting_level--;
 	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 	if (f)
@@ -804,18 +812,15 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 		pfgExecStats st;
 		uint64		queryid = queryDesc->plannedstmt->queryId;
 		int64		rows = queryDesc->estate ? queryDesc->estate->es_processed : 0;
-		pfgInflight slot = *f;
 
-		inflight_remove(f);
-		toplevel = slot.toplevel;
-		exec_ms = slot.ms;
-
-		memset(&st, 0, sizeof(st));
-		st.ms = slot.ms;
+		toplevel = f->toplevel;
+		exec_ms = f->ms;
+		st.ms = f->ms;
 		st.rows = rows;
-		st.shared_blks_hit = slot.blks_hit;
-		st.shared_blks_read = slot.blks_read;
-		st.temp_blks_written = slot.temp_written;
+		st.shared_blks_hit = f->blks_hit;
+		st.shared_blks_read = f->blks_read;
+		st.temp_blks_written = f->temp_written;
+		st.n_plus_one_calls = st.duplicate_calls = 0;
 		if (toplevel)
 		{
 			PlanState  *top = queryDesc->planstate;
@@ -824,9 +829,9 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 
 			/* perfguard's own report: counted, but no finding */
 			if (unlikely(pfg_report_self))
-				pfg_scope_exclude(&slot.ref);
-			pfg_scope_executor_end(&slot.ref, queryid, queryDesc->operation,
-								   slot.ms, rows, paged, &st);
+				pfg_scope_exclude(&f->ref);
+			pfg_scope_executor_end(&f->ref, queryid, queryDesc->operation,
+								   exec_ms, rows, paged, &st);
 			if (unlikely(pfg_report_self))
 				st.n_plus_one_calls = st.duplicate_calls = 0;
 		}
@@ -842,7 +847,9 @@ pfg_ExecutorEnd(QueryDesc *queryDesc)
 						 queryDesc->plannedstmt->stmt_len);
 		/* perfguard's own report statements are never slow queries */
 		if (likely(!pfg_report_self))
-			pfg_plan_executor_end(queryDesc, &key, slot.ms, rows);
+			pfg_plan_executor_end(queryDesc, &key, exec_ms, rows);
+		/* nothing above runs a statement: "f" is still where it was */
+		inflight_remove(f);
 	}
 	else if (f)
 		inflight_remove(f);
@@ -895,10 +902,10 @@ pfg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	bool		top = (nesting_level == 0 && pfg_active());
-	bool		nests = utility_nests(parsetree);
-	bool		client = (nesting_level == 0 && !nests &&
-						  !IsA(parsetree, TransactionStmt));
+	volatile bool top = (nesting_level == 0 && pfg_active());
+	volatile bool nests = utility_nests(parsetree);
+	volatile bool client = (nesting_level == 0 && !nests &&
+							!IsA(parsetree, TransactionStmt));
 
 	if (top)
 	{
@@ -1017,9 +1024,18 @@ pfg_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
+		int			i;
+
+		/* the statements in flight will not end */
 		if (pfg_store_ready())
-			pfg_scope_abort();
+			for (i = 0; i < ninflight; i++)
+				if (inflight[i].toplevel)
+				{
+					note_failed(&inflight[i]);
+					pfg_scope_abort_ref(&inflight[i].ref);
+				}
 		ninflight = 0;
+		nesting_level = 0;
 		client_utility_depth = 0;
 		pending.valid = false;
 		pfg_report_self = false;
@@ -1030,9 +1046,39 @@ static void
 pfg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
+	int			level = GetCurrentTransactionNestLevel();
+
+	/*
+	 * The nesting levels where each open subtransaction started: an error it
+	 * catches (a PL/pgSQL exception block) resumes there.
+	 */
+	if (event == SUBXACT_EVENT_START_SUB)
+	{
+		if (level >= subxact_levels_cap)
+		{
+			int			cap = Max(16, level * 2);
+
+			subxact_levels = subxact_levels ?
+				repalloc(subxact_levels, sizeof(int) * cap) :
+				MemoryContextAlloc(TopMemoryContext, sizeof(int) * cap);
+			subxact_levels_cap = cap;
+		}
+		subxact_levels[level] = nesting_level;
+		return;
+	}
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
+		if (level < subxact_levels_cap)
+			nesting_level = subxact_levels[level];
 		while (ninflight > 0 && inflight[ninflight - 1].subid >= mySubid)
+		{
+			/* it will not end: its request must not count it as running */
+			if (inflight[ninflight - 1].toplevel)
+			{
+				note_failed(&inflight[ninflight - 1]);
+				pfg_scope_abort_ref(&inflight[ninflight - 1].ref);
+			}
 			ninflight--;
+		}
 	}
 }

@@ -200,6 +200,23 @@ pfg_fold_inlists(Query *query, const char *src, JumbleState *jstate)
 
 /*---- parameter hashes ----*/
 
+/* Characters of a bare token: letters, digits, '_', '.', '&' (ASCII). */
+static const bool token_char[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+	['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+	['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+	['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+	['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+	['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+	['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+	['_'] = 1, ['.'] = 1, ['&'] = 1
+};
+
 /*
  * literal_end
  *		Offset just past the literal that starts at src[loc]: a quoted string
@@ -221,10 +238,9 @@ literal_end(const char *src, int loc)
 	}
 
 	/* a word (prefix letter or type name) may precede a quoted string */
-	while (src[p] && (isalnum((unsigned char) src[p]) || src[p] == '_' ||
-					  src[p] == '.' || src[p] == '&' ||
-					  ((src[p] == '+' || src[p] == '-') && p > loc &&
-					   (src[p - 1] == 'e' || src[p - 1] == 'E'))))
+	while (token_char[(unsigned char) src[p]] ||
+		   ((src[p] == '+' || src[p] == '-') && p > loc &&
+			(src[p - 1] == 'e' || src[p - 1] == 'E')))
 		p++;
 	if (p > loc && src[p] != '\'')
 	{
@@ -378,12 +394,14 @@ pfg_hash_params(ParamListInfo params)
 /*---- statement text ----*/
 
 /*
- * pfg_statement_text
+ * pfg_statement_text_slow
  *		Turn (stmt_location, stmt_len) into a usable range of src, skipping
  *		leading white space (as CleanQuerytext does, without allocating).
+ *		pfg_statement_text (fingerprint.h) returns at once when there is
+ *		nothing to do.
  */
 void
-pfg_statement_text(const char *src, int *loc, int *len)
+pfg_statement_text_slow(const char *src, int *loc, int *len)
 {
 	int			l = *loc;
 	int			n = *len;

@@ -27,6 +27,19 @@ extern uint64 pfg_hash_params(ParamListInfo params);
 extern char *pfg_normalize_query(const char *src, int loc, int *len);
 extern char *pfg_format_params(const char *src, int loc, int len,
 							   ParamListInfo params);
-extern void pfg_statement_text(const char *src, int *loc, int *len);
+extern void pfg_statement_text_slow(const char *src, int *loc, int *len);
+
+/* See pfg_statement_text_slow: the common case (a range that starts with
+ * no white space) inline. */
+static inline void
+pfg_statement_text(const char *src, int *loc, int *len)
+{
+	char		c;
+
+	if (*loc >= 0 && *len > 0 && (c = src[*loc]) != ' ' && c != '\n' &&
+		c != '\t' && c != '\r' && c != '\f' && c != '\v')
+		return;
+	pfg_statement_text_slow(src, loc, len);
+}
 
 #endif							/* PFG_FINGERPRINT_H */

@@ -35,9 +35,14 @@
  *
  * Cost per statement: for a local scope, two probes of open-addressing
  * tables whose slots are invalidated in O(1) by a generation counter when a
- * scope ends.  For a request with an id, the same probes under one
- * partition LWLock at the start of the statement and one at its end (the
- * time and rows it adds, and the findings that changed).
+ * scope ends.  For a request with an id, the same probes under its
+ * partition LWLock at the start of the statement (found through where this
+ * backend found it last); the end posts its time and rows into a box of
+ * the request under the entry's spinlock, applied by the next backend that
+ * takes the lock (store_requests.c).  The findings of a request with an id
+ * are flushed when one first fires (at once, under that lock), when it
+ * ends, before a view reads, and when a backend that ran its statements
+ * exits; not on every repeat.
  *
  * The N+1 rule.  An N+1 is a repeated SELECT whose executions follow one
  * parent query of the same request that returned several rows, at least as
@@ -69,6 +74,7 @@
 
 #include "fingerprint.h"
 #include "scope.h"
+#include "scope_comments.h"
 #include "scope_findings.h"
 #include "sqlcommenter.h"
 #include "store.h"
@@ -77,7 +83,6 @@
 #define PFG_SCOPE_MAX_QUERIES	1000
 #define PFG_LOCAL_FPS			1024
 #define PFG_LOCAL_PARAMS		(1 << 15)
-#define PFG_COMMENT_LEN			512
 
 /* What the detectors decided for one execution, acted on with no lock. */
 typedef struct scopeActions
@@ -113,38 +118,24 @@ static struct
 	char		label[PFG_ROUTE_LEN];
 	int			framework;		/* pfgFramework of its tags */
 	TimestampTz last_end;		/* end of this backend's last statement in it */
-	int			running;		/* its statements running here */
-	pfgReqKey	running_key;
+	bool		touched;		/* ran a statement of a request with an id */
 } shreq;
+
+/*
+ * Where the entries of the last few requests with an id were found (a
+ * backend behind a pooler interleaves a few): the lock is taken through
+ * them, and the key compared under it, instead of hashing and walking.
+ */
+#define PFG_REQ_HINTS	4
+static struct
+{
+	pfgReqKey	key;
+	pfgReqHint	hint;
+} req_hints[PFG_REQ_HINTS];
+static int	req_hint_victim = 0;
 
 static uint64 exec_seq = 0;		/* top-level executions seen */
 static bool scope_exit_registered = false;
-
-/*
- * The last sqlcommenter comments seen, parsed: an unchanged comment costs one
- * memcmp against the last one, and a backend that interleaves a few
- * requests (behind a transaction pooler) finds theirs among the others
- * instead of parsing them again.
- */
-#define PFG_COMMENT_SLOTS	4
-typedef struct commentSlot
-{
-	int			len;			/* -1: empty, or too long to keep */
-	int			span_off;		/* span id position in text, or -1 */
-	bool		tagged;
-	int			flags;			/* PFG_TAG_* */
-	int			framework;		/* pfgFramework of the framework tag */
-	uint64		keyhash;
-	char		key[PFG_COMMENT_LEN];
-	char		label[PFG_ROUTE_LEN];
-	char		text[PFG_COMMENT_LEN];
-} commentSlot;
-
-static commentSlot comments[PFG_COMMENT_SLOTS] = {
-	{.len = -1}, {.len = -1}, {.len = -1}, {.len = -1}
-};
-static commentSlot *last_comment = &comments[0];
-static int	comment_victim = 0;
 
 /* the last top-level execution (perfguard's own reports; issue 17) */
 static pfgScopeRef last_exec_ref;
@@ -167,6 +158,7 @@ static void local_begin(bool explicit_scope, bool tagged, uint64 keyhash,
 static void local_end(void);
 static void state_account(pfgReqState *st);
 static void shared_end_cb(pfgReqState *st);
+static void shared_open_cb(pfgReqState *st);
 static void scope_atexit(int code, Datum arg);
 static void scope_guard(int action, int sqlstate, const scopeActions *a,
 						const char *src, int loc, int len);
@@ -194,19 +186,14 @@ scope_init(void)
 	if (local_st != NULL)
 		return;
 	size = pfg_req_state_size(PFG_LOCAL_FPS, PFG_LOCAL_PARAMS);
-	local_st = MemoryContextAllocHuge(TopMemoryContext, size);
+	local_st = MemoryContextAllocExtended(TopMemoryContext, size,
+										 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	pfg_req_state_init(local_st, PFG_LOCAL_FPS, PFG_LOCAL_PARAMS);
 	if (!scope_exit_registered)
 	{
 		before_shmem_exit(scope_atexit, (Datum) 0);
 		scope_exit_registered = true;
 	}
-}
-
-static uint64
-key_hash64(const char *key)
-{
-	return hash_bytes_extended((const unsigned char *) key, strlen(key), 0);
 }
 
 /*---- the state of a request ----*/
@@ -235,6 +222,7 @@ state_begin(pfgReqState *st, bool explicit_scope, bool tagged,
 	st->xact = false;
 	st->end_after = false;
 	st->dirty = false;
+	st->flush_now = false;
 	st->too_many_done = false;
 	st->test = false;
 	st->framework = PFG_FW_NONE;
@@ -471,25 +459,30 @@ shared_end_cb(pfgReqState *st)
 	st->open = false;
 }
 
+/*
+ * shared_open_cb
+ *		A request with an id that stays open: flush what it found so far
+ *		(the views read it; a backend that ran its statements exits).
+ */
+static void
+shared_open_cb(pfgReqState *st)
+{
+	if (st->open && st->dirty)
+		pfg_scope_flush_state(st, false);
+}
+
 static void
 scope_atexit(int code, Datum arg)
 {
 	/* Only while shared memory is attached, never raising. */
 	PG_TRY();
 	{
-		if (shreq.running > 0 && pfg_store_ready())
-		{
-			LWLock	   *lock;
-			pfgReqState *st = pfg_requests_acquire(&shreq.running_key, false,
-												   shared_end_cb, &lock);
-
-			if (st)
-			{
-				st->running = Max(st->running - shreq.running, 0);
-				LWLockRelease(lock);
-			}
-			shreq.running = 0;
-		}
+		/*
+		 * What the open requests found since their last flush (ending the
+		 * idle ones is left to the views, as always).
+		 */
+		if (shreq.touched && pfg_store_ready())
+			pfg_requests_expire(GetCurrentTimestamp(), NULL, shared_open_cb);
 		if (code == 0 && local_st && local_st->open)
 			local_end();
 	}
@@ -500,104 +493,6 @@ scope_atexit(int code, Datum arg)
 	PG_END_TRY();
 }
 
-/*---- sqlcommenter comments ----*/
-
-/*
- * comment_is_cached
- *		Does the statement end with exactly the last comment seen?  Checks the
- *		delimiters where they must be and compares the content: no backward
- *		scan, which matters because ORMs send the same comment on every
- *		statement of a request.
- */
-static inline bool
-comment_is_cached(const char *s, int len)
-{
-	int			end = len;
-	int			start;
-	const commentSlot *c = last_comment;
-
-	if (c->len < 0)
-		return false;
-	while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\n' ||
-					   s[end - 1] == ';' || s[end - 1] == '\t' ||
-					   s[end - 1] == '\r'))
-		end--;
-	start = end - 2 - c->len;
-	if (start < 2 || s[end - 1] != '/' || s[end - 2] != '*' ||
-		s[start - 2] != '/' || s[start - 1] != '*')
-		return false;
-	if (c->span_off < 0)
-		return memcmp(s + start, c->text, c->len) == 0;
-
-	/*
-	 * OpenTelemetry puts the current span in traceparent, so the comment
-	 * changes on every statement of a request while the request (the trace
-	 * id) does not: compare all but the 16 hex digits of the span id.
-	 */
-	return memcmp(s + start, c->text, c->span_off) == 0 &&
-		memcmp(s + start + c->span_off + 16, c->text + c->span_off + 16,
-			   c->len - c->span_off - 16) == 0;
-}
-
-/*
- * span_offset
- *		Offset of the span id inside traceparent='00-<trace id>-<span id>-..'
- *		in a comment, or -1.
- */
-static int
-span_offset(const char *c, int len)
-{
-	const char *tp = memmem(c, len, "traceparent='", 13);
-	int			off;
-
-	if (tp == NULL)
-		return -1;
-	off = (tp - c) + 13 + 3 + 32 + 1;	/* past "00-", the trace id, "-" */
-	if (off + 16 + 1 > len || c[off - 1] != '-' || c[off + 16] != '-' ||
-		c[off - 33 - 1] != '-')
-		return -1;
-	return off;
-}
-
-/*
- * comment_slot
- *		The parsed slot of the comment cstart[0, clen): one of the slots when
- *		it equals it (but for the span id), else a slot it is parsed into.
- */
-static commentSlot *
-comment_slot(const char *cstart, int clen)
-{
-	commentSlot *c;
-	int			i;
-
-	for (i = 0; i < PFG_COMMENT_SLOTS; i++)
-	{
-		c = &comments[i];
-		if (c->len != clen)
-			continue;
-		if (c->span_off < 0 ? memcmp(cstart, c->text, clen) == 0 :
-			(memcmp(cstart, c->text, c->span_off) == 0 &&
-			 memcmp(cstart + c->span_off + 16, c->text + c->span_off + 16,
-					clen - c->span_off - 16) == 0))
-			return c;
-	}
-	c = &comments[comment_victim];
-	comment_victim = (comment_victim + 1) % PFG_COMMENT_SLOTS;
-	c->tagged = pfg_parse_tags(cstart, clen, c->key, sizeof(c->key),
-							   c->label, sizeof(c->label), &c->flags);
-	c->keyhash = c->tagged ? key_hash64(c->key) : 0;
-	c->framework = pfg_tag_framework(cstart, clen);
-	if (clen < PFG_COMMENT_LEN)
-	{
-		memcpy(c->text, cstart, clen);
-		c->len = clen;
-		c->span_off = span_offset(c->text, clen);
-	}
-	else
-		c->len = -1;
-	return c;
-}
-
 /*
  * pfg_scope_statement_start
  *		Called at the start of every top-level statement: applies the idle gap
@@ -606,9 +501,7 @@ comment_slot(const char *cstart, int clen)
 void
 pfg_scope_statement_start(const char *src, int loc, int len)
 {
-	const char *cstart;
-	int			clen;
-	commentSlot *cslot = NULL;
+	const pfgComment *cslot = NULL;
 	TimestampTz start = GetCurrentStatementStartTimestamp();
 	TimestampTz gap = (TimestampTz) pfg_request_gap * 1000;
 
@@ -621,14 +514,8 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 
 	stmt_ignore = false;
 	stmt_test = false;
-	if (src != NULL && comment_is_cached(src + loc, len))
-		cslot = last_comment;	/* the same comment as the last statement's */
-	else if (src != NULL && pfg_trailing_comment(src, loc, len, &cstart, &clen))
-	{
-		cslot = comment_slot(cstart, clen);
-		if (cslot->len >= 0)
-			last_comment = cslot;
-	}
+	if (src != NULL)
+		cslot = pfg_comment_lookup(src, loc, len);
 
 	if (cslot != NULL)
 	{
@@ -820,6 +707,7 @@ seq_detect(pfgReqState *st, int p)
 	sq->id = id ? id : 1;
 	st->nseqs++;
 	st->dirty = true;
+	st->flush_now = true;
 }
 
 /*
@@ -945,6 +833,7 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			fp->np_fired = true;
 			fp->dirty = true;
 			st->dirty = true;
+			st->flush_now = true;
 			ref->np_add = fp->repeats;
 			act->np_action = pfg_on_n_plus_one;
 		}
@@ -968,6 +857,7 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			if (!fp->dup_fired)
 			{
 				fp->dup_fired = true;
+				st->flush_now = true;
 				act->dup_action = pfg_on_duplicate;
 			}
 		}
@@ -977,6 +867,8 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	{
 		if (fp->repeats >= pfg_write_loop_threshold)
 		{
+			if (!fp->wl_fired)
+				st->flush_now = true;
 			fp->wl_fired = true;
 			fp->dirty = true;
 			st->dirty = true;
@@ -1023,18 +915,20 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	if (pfg_on_too_many_queries == PFG_GUARD_COLLECT && st->too_many_done)
 		act->too_many_update = true;
 
-	act->repeats = fp->repeats;
-	act->distinct = fp->distinct;
-	act->max_same = fp->max_same;
-	act->parent_queryid = fp->parent_queryid;
-	act->queries = st->queries;
-	act->queryid = queryid;
-	act->framework = st->framework;
-	/* the label only for a message (a copy: the state may be shared) */
+	/* what a message needs (a copy: the state may be shared) */
 	if (act->np_action != PFG_GUARD_OFF || act->dup_action != PFG_GUARD_OFF ||
 		act->too_many || act->np_update || act->dup_update ||
 		act->too_many_update)
+	{
+		act->repeats = fp->repeats;
+		act->distinct = fp->distinct;
+		act->max_same = fp->max_same;
+		act->parent_queryid = fp->parent_queryid;
+		act->queries = st->queries;
+		act->queryid = queryid;
+		act->framework = st->framework;
 		strlcpy(act->label, st->label, sizeof(act->label));
+	}
 }
 
 /*
@@ -1043,12 +937,35 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
  *		this statement's database, user and route) when it is not open.
  */
 static pfgReqState *
-shared_acquire(const pfgReqKey *key, bool create, LWLock **lock)
+shared_acquire(const pfgReqKey *key, bool create, int *box, LWLock **lock)
 {
-	pfgReqState *st = pfg_requests_acquire(key, create, shared_end_cb, lock);
+	pfgReqHint *hint = NULL;
+	pfgReqState *st;
+	int			i;
+
+	for (i = 0; i < PFG_REQ_HINTS; i++)
+		if (req_hints[i].key.idhash == key->idhash &&
+			req_hints[i].key.dbid == key->dbid)
+		{
+			hint = &req_hints[i].hint;
+			break;
+		}
+	if (hint == NULL)
+	{
+		i = req_hint_victim;
+		req_hint_victim = (req_hint_victim + 1) % PFG_REQ_HINTS;
+		req_hints[i].key = *key;
+		req_hints[i].hint.st = NULL;
+		hint = &req_hints[i].hint;
+	}
+	st = pfg_requests_acquire(key, create, shared_end_cb, hint, box, lock);
 
 	if (st != NULL && create && !st->open)
+	{
 		state_begin(st, false, true, key->idhash, shreq.label);
+		if (box != NULL && *box >= 0)
+			pfg_requests_restamp_box(st, *box);
+	}
 	if (st != NULL && create && st->framework == PFG_FW_NONE)
 		st->framework = shreq.framework;
 	return st;
@@ -1074,6 +991,9 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	ref->np_add = 0;
 	ref->dup_add = 0;
 	ref->shared = false;
+	ref->flush_end = false;
+	ref->box = -1;
+	ref->st = NULL;
 	act.np_action = act.dup_action = PFG_GUARD_OFF;
 	act.too_many = act.capture = false;
 	act.np_update = act.dup_update = act.too_many_update = false;
@@ -1087,22 +1007,35 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	if (shreq.active)
 	{
 		LWLock	   *lock;
-		pfgReqState *st = shared_acquire(&shreq.key, true, &lock);
+		int			box;
+		pfgReqState *st = shared_acquire(&shreq.key, true, &box, &lock);
 
 		if (st == NULL)
 		{
 			pfg_store_count_dropped_event();
 			return;
 		}
-		st->running++;
 		st->gap_ms = pfg_request_gap;
 		st->last_end = GetCurrentStatementStartTimestamp();
 		detect(st, ref, queryid, cmd, paramhash, batched, &act);
+		/* the box it ends into without the lock (running till then) */
+		ref->box = box;
+		ref->box_gen = st->gen;
+
+		/*
+		 * A finding that fired first is flushed now; its repeats wait for
+		 * the end of the request or a view.  With an example to capture,
+		 * that happens with no lock held, and the flush at the end.
+		 */
+		if (act.capture)
+			ref->flush_end = true;
+		else if (st->flush_now)
+			pfg_scope_flush_state(st, false);
 		LWLockRelease(lock);
 		ref->shared = true;
 		ref->key = shreq.key;
-		shreq.running++;
-		shreq.running_key = shreq.key;
+		ref->st = st;
+		shreq.touched = true;
 	}
 	else if (local_st != NULL && local_st->open)
 		detect(local_st, ref, queryid, cmd, paramhash, batched, &act);
@@ -1209,39 +1142,6 @@ scope_guard(int action, int sqlstate, const scopeActions *a,
 }
 
 /*
- * note_end
- *		Add an execution's time and rows to its request (if the request is
- *		still the one it started in).
- */
-static void
-note_end(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
-		 double ms, int64 rows, bool paged)
-{
-	if (ref->gen == 0 || ref->gen != st->gen || !st->open)
-		return;
-	if (ref->fpidx >= 0 && ref->fpidx < st->nfps)
-	{
-		pfgReqFp   *fp = &pfg_req_fps(st)[ref->fpidx];
-
-		if (fp->repeats == 1)
-			fp->first_ms = ms;
-		fp->total_ms += ms;
-		if (paged)
-			fp->paged = true;
-	}
-	st->total_ms += ms;
-	if (cmd == CMD_SELECT)
-	{
-		st->last_select = queryid;
-		if (rows >= 2)
-		{
-			st->last_multirow = queryid;
-			st->last_multirow_rows = rows;
-		}
-	}
-}
-
-/*
  * pfg_scope_executor_end
  *		Add an execution's time to its fingerprint in its request and fill
  *		the per-statement counters; "paged" tells that it skipped rows with
@@ -1257,18 +1157,29 @@ pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	if (ref->shared)
 	{
 		LWLock	   *lock;
-		pfgReqState *st = shared_acquire(&ref->key, false, &lock);
+		pfgReqState *st;
+		TimestampTz end = GetCurrentStatementStartTimestamp() +
+			(TimestampTz) (ms * 1000.0);
 
-		if (shreq.running > 0)
-			shreq.running--;
+		if (ref->box >= 0)
+		{
+			/* the common case: post the end, no partition lock */
+			pfg_requests_post_end(ref->st, ref->box, ref->box_gen, ref->fpidx,
+								  queryid, cmd, ms, rows, end, paged, false);
+			if (!ref->flush_end)
+				return;
+		}
+
+		/* no box, or a finding's example to flush: under the lock */
+		st = shared_acquire(&ref->key, false, NULL, &lock);
 		if (st == NULL)
 			return;
-		note_end(st, ref, queryid, cmd, ms, rows, paged);
-		/* not a later request with the same id, opened after this one ended */
-		if (st->running > 0 && ref->gen == st->gen)
-			st->running--;
-		st->last_end = GetCurrentStatementStartTimestamp() +
-			(TimestampTz) (ms * 1000.0);
+		if (ref->box < 0)
+		{
+			pfg_req_note_end(st, ref->gen, ref->fpidx, queryid, cmd, ms, rows,
+							 paged);
+			st->last_end = Max(st->last_end, end);
+		}
 		if (st->dirty)
 			pfg_scope_flush_state(st, true);
 		LWLockRelease(lock);
@@ -1276,7 +1187,8 @@ pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 		return;
 	}
 	if (local_st != NULL)
-		note_end(local_st, ref, queryid, cmd, ms, rows, paged);
+		pfg_req_note_end(local_st, ref->gen, ref->fpidx, queryid, cmd, ms,
+						 rows, paged);
 }
 
 /*
@@ -1294,7 +1206,7 @@ pfg_scope_note_rows(pfgScopeRef *ref, uint64 queryid, int64 rows)
 	if (ref->gen == 0)
 		return;
 	if (ref->shared)
-		st = shared_acquire(&ref->key, false, &lock);
+		st = shared_acquire(&ref->key, false, NULL, &lock);
 	else
 		st = local_st;
 	if (st != NULL && st->open && ref->gen == st->gen)
@@ -1311,26 +1223,17 @@ pfg_scope_note_rows(pfgScopeRef *ref, uint64 queryid, int64 rows)
 }
 
 /*
- * pfg_scope_abort
- *		The transaction aborted: statements of a request with an id that were
- *		running here will not end.
+ * pfg_scope_abort_ref
+ *		A statement will not end (its transaction or subtransaction
+ *		aborted): its request must not count it as running.
  */
 void
-pfg_scope_abort(void)
+pfg_scope_abort_ref(const pfgScopeRef *ref)
 {
-	if (shreq.running > 0 && pfg_store_ready())
-	{
-		LWLock	   *lock;
-		pfgReqState *st = pfg_requests_acquire(&shreq.running_key, false,
-											   shared_end_cb, &lock);
-
-		if (st)
-		{
-			st->running = Max(st->running - shreq.running, 0);
-			LWLockRelease(lock);
-		}
-	}
-	shreq.running = 0;
+	if (!ref->shared || ref->box < 0 || ref->st == NULL)
+		return;
+	pfg_requests_post_end(ref->st, ref->box, ref->box_gen, -1, 0, CMD_UNKNOWN,
+						  0, 0, GetCurrentTimestamp(), false, true);
 }
 
 /*
@@ -1349,7 +1252,8 @@ pfg_scope_flush(void)
 		pfg_scope_flush_state(local_st, true);
 		pfg_scope_forget_example();
 	}
-	pfg_requests_expire(GetCurrentTimestamp(), shared_end_cb);
+	pfg_requests_expire(GetCurrentTimestamp(), shared_end_cb, shared_open_cb);
+	pfg_store_harvest();
 	if (pfg_pending_fixes > 0)
 		pfg_scope_drain_fixes(scope_fix_fn);
 }
@@ -1382,7 +1286,7 @@ pfg_scope_begin_explicit(const char *label)
 	{
 		/* the same for a request with an id that this statement opened */
 		LWLock	   *lock;
-		pfgReqState *st = shared_acquire(&shreq.key, false, &lock);
+		pfgReqState *st = shared_acquire(&shreq.key, false, NULL, &lock);
 
 		if (st)
 		{
@@ -1467,7 +1371,7 @@ pfg_scope_exclude(const pfgScopeRef *ref)
 	if (ref->gen == 0 || ref->fpidx < 0 || !pfg_store_ready())
 		return;
 	if (ref->shared)
-		st = shared_acquire(&ref->key, false, &lock);
+		st = shared_acquire(&ref->key, false, NULL, &lock);
 	if (st != NULL && st->open && ref->gen == st->gen && ref->fpidx < st->nfps)
 		pfg_req_fps(st)[ref->fpidx].self = true;
 	if (lock)

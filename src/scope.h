@@ -32,7 +32,11 @@ typedef struct pfgScopeRef
 	int32		np_add;			/* adds to n_plus_one_calls */
 	int32		dup_add;		/* adds to duplicate_calls */
 	bool		shared;			/* a request with an id: in the shared table */
+	bool		flush_end;		/* flush its findings under the lock at the end */
+	int16		box;			/* the box it ends into, or -1 (locked end) */
+	uint32		box_gen;		/* the generation the box was taken for */
 	pfgReqKey	key;			/* which one */
+	pfgReqState *st;			/* its entry (shared memory) */
 } pfgScopeRef;
 
 extern void pfg_scope_set_fix_fn(pfg_fix_fn fn);
@@ -53,7 +57,7 @@ extern void pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid,
 								   CmdType cmd, double ms, int64 rows,
 								   bool paged, pfgExecStats *st);
 extern void pfg_scope_note_rows(pfgScopeRef *ref, uint64 queryid, int64 rows);
-extern void pfg_scope_abort(void);
+extern void pfg_scope_abort_ref(const pfgScopeRef *ref);
 extern void pfg_scope_utility(Node *parsetree);
 extern void pfg_scope_statement_end(double exec_ms);
 extern void pfg_scope_flush(void);

@@ -10,7 +10,8 @@
  * sums the sizes of every part (its five tables, built on table.c; the plan
  * tables of store_plans.c; the remembered advice of store_advice.c; the
  * execution evidence of the index advisor, store_evidence.c; the cached
- * advice and index sightings of store_cache.c) and
+ * advice and index sightings of store_cache.c; the open requests of
+ * store_requests.c; the pending statement counters of store_pending.c) and
  * requests their LWLock tranches, and pfg_store_shmem_startup creates or
  * attaches to each part and, in the postmaster, loads the saved files and
  * registers the one shutdown callback that writes them.
@@ -64,6 +65,7 @@
 #include "store_advice.h"
 #include "store_cache.h"
 #include "store_evidence.h"
+#include "store_pending.h"
 #include "text_mask.h"
 #include "store_plans.h"
 #include "store_requests.h"
@@ -195,6 +197,7 @@ pfg_store_shmem_request(void)
 	RequestNamedLWLockTranche("perfguard_requests", PFG_NPARTS);
 	RequestAddinShmemSpace(pfg_evidence_shmem_size());
 	RequestNamedLWLockTranche("perfguard_evidence", 1);
+	RequestAddinShmemSpace(pfg_pending_shmem_size());
 }
 
 /*
@@ -208,12 +211,15 @@ pfg_store_shmem_startup(void)
 {
 	bool		found;
 	bool		reqfound;
+	bool		pendfound;
 	char	   *base;
 	char	   *reqbase;
+	char	   *pendbase;
 	LWLockPadded *locks;
 	int			i;
 
 	pfg_shared = NULL;
+	pfg_store_attached = false;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 
@@ -246,6 +252,10 @@ pfg_store_shmem_startup(void)
 							  GetNamedLWLockTranche("perfguard_requests"),
 							  &pfg_shared->dropped_events);
 	pfg_evidence_shmem_attach(&(GetNamedLWLockTranche("perfguard_evidence"))->lock);
+	pendbase = ShmemInitStruct("perfguard_pending", pfg_pending_shmem_size(),
+							   &pendfound);
+	pfg_pending_shmem_attach(pendbase, !pendfound, &pfg_tables[PFG_TAB_STMT]);
+	pfg_store_attached = true;
 
 	LWLockRelease(AddinShmemInitLock);
 
@@ -307,11 +317,22 @@ pfg_hist_bucket_ms(int bucket)
 
 /*---- public API ----*/
 
-bool
-pfg_store_ready(void)
+/* Shared memory is attached (pfg_store_ready, inline in store.h). */
+bool		pfg_store_attached = false;
+
+/*
+ * Where this backend last found the entries of its statements, by query id:
+ * an application runs a few statements over and over, and a hit saves the
+ * hash and the chain walk (the key is compared again under the lock).
+ */
+#define PFG_STMT_HINTS	PFG_PENDING_SLOTS
+typedef struct stmtHint
 {
-	return pfg_shared != NULL;
-}
+	pfgStmtKey	key;
+	pfgStmtEntry *entry;
+} stmtHint;
+
+static stmtHint stmt_hints[PFG_STMT_HINTS];
 
 /*
  * pfg_store_lookup_stmt
@@ -348,6 +369,8 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 	LWLock	   *lock;
 	uint32		hash;
 	bool		created;
+	stmtHint   *hint;
+	int			slot;
 	char	   *volatile norm = NULL;
 	int			normlen = 0;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
@@ -361,13 +384,30 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 		wslot += PFG_WINDOWS;
 
 	/*
-	 * Fast path: the entry exists (one shared-lock probe).  Otherwise build
-	 * the normalised text with no lock held, then create the entry.
+	 * Fastest path: a statement this backend ran just before goes to its
+	 * box of pending counters (store_pending.c), no partition lock taken.
+	 * Fast path: the entry exists (one shared-lock probe, through where this
+	 * backend found it last when it did).  Otherwise build the normalised
+	 * text with no lock held, then create the entry.
 	 */
-	hash = pfg_table_hash(key, sizeof(*key));
-	lock = pfg_table_lock(t, hash);
-	LWLockAcquire(lock, LW_SHARED);
-	e = pfg_table_lookup(t, key, hash);
+	slot = (key->queryid ^ key->toplevel) & (PFG_STMT_HINTS - 1);
+	hint = &stmt_hints[slot];
+	e = NULL;
+	if (hint->entry != NULL && hint->key.queryid == key->queryid &&
+		hint->key.userid == key->userid && hint->key.dbid == key->dbid &&
+		hint->key.toplevel == key->toplevel)
+	{
+		if (pfg_pending_add(slot, key, hint->entry, st, now, bucket, window))
+			return;
+		e = pfg_table_recheck(t, hint->entry, key, LW_SHARED, &lock);
+	}
+	if (e == NULL)
+	{
+		hash = pfg_table_hash(key, sizeof(*key));
+		lock = pfg_table_lock(t, hash);
+		LWLockAcquire(lock, LW_SHARED);
+		e = pfg_table_lookup(t, key, hash);
+	}
 	created = false;
 	if (e == NULL)
 	{
@@ -396,6 +436,8 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 		if (e == NULL)
 			return;
 	}
+	hint->key = *key;
+	hint->entry = e;
 	if (created)
 	{
 		e->cmdtype = cmdtype;
@@ -445,6 +487,7 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 		SpinLockRelease(mutex);
 	}
 	LWLockRelease(lock);
+	pfg_pending_start(slot, key, e);
 
 	if (norm)
 		pfree(norm);
@@ -521,7 +564,7 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 	 * lock) before hashing and walking a chain.
 	 */
 	if (hint && *hint)
-		e = pfg_table_recheck(t, *hint, key, &lock);
+		e = pfg_table_recheck(t, *hint, key, LW_SHARED, &lock);
 	if (e == NULL)
 	{
 		e = pfg_table_upsert(t, key, &lock, &created);
@@ -836,7 +879,20 @@ pfg_store_foreach_error(pfg_entry_cb cb, void *arg)
 void
 pfg_store_foreach_statement(pfg_entry_cb cb, void *arg)
 {
+	pfg_pending_harvest();
 	pfg_table_foreach(&pfg_tables[PFG_TAB_STMT], cb, arg);
+}
+
+/*
+ * pfg_store_harvest
+ *		Add every backend's pending statement counters to the table: called
+ *		before the views read it.
+ */
+void
+pfg_store_harvest(void)
+{
+	if (pfg_shared)
+		pfg_pending_harvest();
 }
 
 void
@@ -917,6 +973,7 @@ pfg_store_get_statement(const pfgStmtKey *key, pfgStmtEntry *out)
 
 	if (!pfg_shared || key->queryid == 0)
 		return false;
+	pfg_pending_harvest();
 	hash = pfg_table_hash(key, sizeof(*key));
 	lock = pfg_table_lock(t, hash);
 	LWLockAcquire(lock, LW_SHARED);
@@ -955,6 +1012,7 @@ pfg_store_reset(void)
 	pfg_cache_reset();
 	pfg_requests_reset();
 	pfg_evidence_reset();
+	pfg_pending_reset();
 
 	/* suppression rules are configuration, not statistics: kept */
 	for (i = 0; i < PFG_NTABLES; i++)

@@ -251,7 +251,14 @@ typedef struct pfgIgnoreEntry
 /* Shared memory: called by perfguard.c's shmem hooks. */
 extern void pfg_store_shmem_request(void);
 extern void pfg_store_shmem_startup(void);
-extern bool pfg_store_ready(void);
+extern PGDLLIMPORT bool pfg_store_attached;
+
+/* Is perfguard's shared memory attached?  On every statement: inline. */
+static inline bool
+pfg_store_ready(void)
+{
+	return pfg_store_attached;
+}
 
 extern void pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 							 const pfgExecStats *st, const char *src,
@@ -276,6 +283,7 @@ extern bool pfg_store_add_ignore(const pfgIgnoreKey *key, const char *route,
 extern bool pfg_store_remove_ignore(const pfgIgnoreKey *key);
 extern bool pfg_store_is_ignored(uint64 queryid, uint32 route_hash);
 
+extern void pfg_store_harvest(void);
 extern void pfg_store_foreach_statement(pfg_entry_cb cb, void *arg);
 extern void pfg_store_foreach_finding(pfg_entry_cb cb, void *arg);
 extern void pfg_store_foreach_request(pfg_entry_cb cb, void *arg);

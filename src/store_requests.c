@@ -24,6 +24,17 @@
  * the state is small and its updates are a few probes.  Nothing here can
  * ERROR while the lock is held; the callbacks must not either.
  *
+ * The end of a statement does not take the partition lock: a statement
+ * takes a box of its request when it starts (under the lock), and posts
+ * its time, rows and end into it when it ends, under the entry's spinlock
+ * only.  Whoever takes the partition lock next applies the posted ends
+ * before anything reads the state (pfg_requests_acquire, the views, the
+ * expiry), so a statement on another backend sees the rows of the parent
+ * that ended just before it, as it would under the lock, and a statement
+ * costs one partition lock round trip instead of two.  A box is told from
+ * a box of an earlier request in the same entry by its generation: an end
+ * posted for a request that has ended meanwhile is dropped.
+ *
  * A new request's entry is not zeroed: its slots carry the generation of the
  * request that wrote them, and every request gets a generation no other had.
  *
@@ -40,7 +51,9 @@
  */
 #include "postgres.h"
 
+#include "port/pg_bitutils.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/timestamp.h"
 
 #include "store_requests.h"
@@ -70,6 +83,12 @@ static inline pfgReqState *
 entry_state(void *entry)
 {
 	return (pfgReqState *) ((char *) entry + MAXALIGN(sizeof(pfgReqKey)));
+}
+
+static inline void *
+state_entry(pfgReqState *st)
+{
+	return (char *) st - MAXALIGN(sizeof(pfgReqKey));
 }
 
 static int
@@ -103,7 +122,10 @@ pfg_req_state_size(int fps_cap, int params_cap)
 void
 pfg_req_state_init(pfgReqState *st, int fps_cap, int params_cap)
 {
-	memset(st, 0, pfg_req_state_size(fps_cap, params_cap));
+	/* not the boxes: a backend may be posting into one (see above) */
+	memset(st, 0, offsetof(pfgReqState, boxes));
+	memset(pfg_req_fps(st), 0,
+		   pfg_req_state_size(fps_cap, params_cap) - MAXALIGN(sizeof(pfgReqState)));
 	st->fps_cap = fps_cap;
 	st->idx_cap = next_pow2(2 * fps_cap);
 	st->params_cap = next_pow2(params_cap);
@@ -128,11 +150,98 @@ pfg_requests_shmem_attach(char *base, bool init, LWLockPadded *locks,
 {
 	req_shared = (reqShared *) base;
 	if (init)
+	{
 		pg_atomic_init_u32(&req_shared->gen, 1);
+		/* every box free, once: they are never cleared again */
+		memset(base + MAXALIGN(sizeof(reqShared)), 0,
+			   pfg_table_shmem_size(pfg_max_open_requests, req_entry_size()));
+	}
 	pfg_table_attach(&req_table, base + MAXALIGN(sizeof(reqShared)), init,
 					 pfg_max_open_requests, sizeof(pfgReqKey),
 					 req_entry_size(), locks, dropped);
 	req_ready = true;
+}
+
+/*
+ * req_harvest
+ *		Apply the ends posted into the boxes of a request and free their
+ *		boxes; with "box" not NULL, also take a free box for a statement that
+ *		starts now (*box = -1 when PFG_REQ_BOXES of its statements are
+ *		running: that one then ends under the lock).  Caller holds the
+ *		partition lock exclusively.  Under the entry's spinlock (owners post
+ *		under it): straight-line stores, no call.
+ */
+static inline void
+req_harvest(pfgReqState *st, int *box)
+{
+	uint32		busy = st->boxes_busy;
+	slock_t    *mutex;
+
+	if (busy == 0 && box == NULL)
+		return;
+	mutex = pfg_table_mutex(state_entry(st));
+	SpinLockAcquire(mutex);
+	while (busy != 0)
+	{
+		int			b = pg_rightmost_one_pos32(busy);
+		pfgReqBox  *bx = &st->boxes[b];
+
+		busy &= busy - 1;
+		if (bx->state != PFG_BOX_DONE && bx->gen == st->gen)
+			continue;			/* still running */
+		if (bx->state == PFG_BOX_DONE && bx->gen == st->gen)
+		{
+			const pfgReqEnd *r = &bx->rec;
+
+			if (st->running > 0)
+				st->running--;
+			if (r->end > st->last_end)
+				st->last_end = r->end;
+			if (!r->aborted)
+				pfg_req_note_end(st, r->gen, r->fpidx, r->queryid,
+								 (CmdType) r->cmd, r->ms, r->rows, r->paged);
+			bx->state = PFG_BOX_FREE;
+		}
+		st->boxes_busy &= ~(1U << b);
+	}
+	if (box != NULL)
+	{
+		uint32		avail = ~st->boxes_busy & ((1U << PFG_REQ_BOXES) - 1);
+
+		if (avail == 0)
+			*box = -1;
+		else
+		{
+			int			b = pg_rightmost_one_pos32(avail);
+
+			st->boxes[b].gen = st->gen;
+			st->boxes[b].state = PFG_BOX_RUNNING;
+			st->boxes_busy |= 1U << b;
+			st->running++;
+			*box = b;
+		}
+	}
+	SpinLockRelease(mutex);
+}
+
+/*
+ * pfg_requests_restamp_box
+ *		The request was (re)started after its statement took box "box"
+ *		(state_begin gives it a new generation and no running statement):
+ *		the box belongs to the new generation, and counts as running.
+ *		Caller holds the partition lock exclusively.
+ */
+void
+pfg_requests_restamp_box(pfgReqState *st, int box)
+{
+	slock_t    *mutex = pfg_table_mutex(state_entry(st));
+
+	SpinLockAcquire(mutex);
+	st->boxes[box].gen = st->gen;
+	st->boxes[box].state = PFG_BOX_RUNNING;
+	SpinLockRelease(mutex);
+	st->boxes_busy |= 1U << box;
+	st->running++;
 }
 
 /*
@@ -153,6 +262,7 @@ typedef struct expireCtx
 {
 	TimestampTz now;
 	pfg_req_end_cb end_cb;
+	pfg_req_end_cb open_cb;		/* for those that stay open, or NULL */
 	void	   *oldest;			/* longest idle entry, for eviction */
 } expireCtx;
 
@@ -162,11 +272,14 @@ expire_visit(void *entry, void *arg)
 	expireCtx  *ctx = (expireCtx *) arg;
 	pfgReqState *st = entry_state(entry);
 
-	if (req_idle(st, ctx->now))
+	req_harvest(st, NULL);
+	if (ctx->end_cb != NULL && req_idle(st, ctx->now))
 	{
 		ctx->end_cb(st);
 		return true;
 	}
+	if (ctx->open_cb)
+		ctx->open_cb(st);
 	if (ctx->oldest == NULL ||
 		st->last_end < entry_state(ctx->oldest)->last_end)
 		ctx->oldest = entry;
@@ -186,84 +299,128 @@ evict_visit(void *entry, void *arg)
 }
 
 /*
+ * req_create
+ *		Create the entry of request "key" (absent), its partition lock held
+ *		exclusively: the partition's idle requests end first, and when the
+ *		partition is still full its longest idle request ends (end_cb) to
+ *		make room.  NULL when there is no room.
+ */
+static pg_noinline void *
+req_create(const pfgReqKey *key, uint32 hash, pfg_req_end_cb end_cb)
+{
+	expireCtx	ctx;
+	void	   *entry;
+
+	ctx.now = GetCurrentTimestamp();
+	ctx.end_cb = end_cb;
+	ctx.open_cb = NULL;
+	ctx.oldest = NULL;
+	if (!pfg_table_has_room(&req_table, hash))
+	{
+		pfg_table_scan(&req_table, pfg_table_part(hash), expire_visit, &ctx);
+		if (!pfg_table_has_room(&req_table, hash) && ctx.oldest)
+			pfg_table_scan(&req_table, pfg_table_part(hash), evict_visit, &ctx);
+	}
+
+	/*
+	 * Not zeroed (some 25 kB): the header is, and the slots of the arrays are
+	 * told from the last request's by a generation no other request of the
+	 * table ever had (handed out two apart: state_begin adds one).  The boxes
+	 * are never cleared (a backend may be posting into one).
+	 */
+	entry = pfg_table_insert_raw(&req_table, key, hash);
+	if (entry)
+	{
+		pfgReqState *st = entry_state(entry);
+		uint32		gen = pg_atomic_fetch_add_u32(&req_shared->gen, 2);
+
+		if (gen == 0 || gen == PG_UINT32_MAX)
+		{
+			/* wrapped around: clear every slot of this one once */
+			pfg_req_state_init(st, PFG_SHARED_FPS, PFG_SHARED_PARAMS);
+			gen = pg_atomic_fetch_add_u32(&req_shared->gen, 2);
+		}
+		memset(st, 0, offsetof(pfgReqState, boxes));
+		st->fps_cap = PFG_SHARED_FPS;
+		st->idx_cap = next_pow2(2 * PFG_SHARED_FPS);
+		st->params_cap = next_pow2(PFG_SHARED_PARAMS);
+		st->gen = gen;
+		st->shared = true;
+		st->last_end = ctx.now;
+	}
+	return entry;
+}
+
+/*
  * pfg_requests_acquire
  *		The state of the open request "key", with its partition lock held
- *		exclusively (*lock_out, for the caller to release).  When it is not
- *		open and "create" is set, it is created empty: the partition's idle
- *		requests end first, and when the partition is still full its longest
- *		idle request ends (end_cb) to make room.  NULL (no lock held) when
- *		it is not open and not created.
+ *		exclusively (*lock_out, for the caller to release), and the ends
+ *		posted into it applied.  When it is not open and "create" is set, it
+ *		is created empty (req_create).  NULL (no lock held) when it is not
+ *		open and not created.  "hint", when not NULL, is where the caller
+ *		found this request last (or zeroes): checked first, and set.  "box",
+ *		when not NULL, gets a box for a statement that starts now
+ *		(req_harvest), counted as running until its end is applied.
  */
 pfgReqState *
 pfg_requests_acquire(const pfgReqKey *key, bool create,
-					 pfg_req_end_cb end_cb, LWLock **lock_out)
+					 pfg_req_end_cb end_cb, pfgReqHint *hint, int *box,
+					 LWLock **lock_out)
 {
 	uint32		hash;
 	LWLock	   *lock;
 	void	   *entry;
+	pfgReqState *st;
 
 	if (!req_ready)
 		return NULL;
+	if (hint && hint->st)
+	{
+		/* where it was: the key is compared under the lock */
+		lock = hint->lock;
+		entry = state_entry(hint->st);
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		if (pfg_table_holds(entry, key, sizeof(pfgReqKey)))
+		{
+			req_harvest(hint->st, box);
+			*lock_out = lock;
+			return hint->st;
+		}
+		LWLockRelease(lock);
+	}
 	hash = pfg_table_hash(key, sizeof(*key));
 	lock = pfg_table_lock(&req_table, hash);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	entry = pfg_table_lookup(&req_table, key, hash);
 	if (entry == NULL && create)
-	{
-		expireCtx	ctx;
-
-		ctx.now = GetCurrentTimestamp();
-		ctx.end_cb = end_cb;
-		ctx.oldest = NULL;
-		if (!pfg_table_has_room(&req_table, hash))
-		{
-			pfg_table_scan(&req_table, pfg_table_part(hash), expire_visit, &ctx);
-			if (!pfg_table_has_room(&req_table, hash) && ctx.oldest)
-				pfg_table_scan(&req_table, pfg_table_part(hash), evict_visit, &ctx);
-		}
-		/*
-		 * Not zeroed (some 25 kB): the header is, and the slots of the arrays
-		 * are told from the last request's by a generation no other request
-		 * of the table ever had (handed out two apart: state_begin adds one).
-		 */
-		entry = pfg_table_insert_raw(&req_table, key, hash);
-		if (entry)
-		{
-			pfgReqState *st = entry_state(entry);
-			uint32		gen = pg_atomic_fetch_add_u32(&req_shared->gen, 2);
-
-			if (gen == 0 || gen == PG_UINT32_MAX)
-			{
-				/* wrapped around: clear every slot of this one once */
-				pfg_req_state_init(st, PFG_SHARED_FPS, PFG_SHARED_PARAMS);
-				gen = pg_atomic_fetch_add_u32(&req_shared->gen, 2);
-			}
-			memset(st, 0, sizeof(pfgReqState));
-			st->fps_cap = PFG_SHARED_FPS;
-			st->idx_cap = next_pow2(2 * PFG_SHARED_FPS);
-			st->params_cap = next_pow2(PFG_SHARED_PARAMS);
-			st->gen = gen;
-			st->shared = true;
-			st->last_end = ctx.now;
-		}
-	}
+		entry = req_create(key, hash, end_cb);
 	if (entry == NULL)
 	{
 		LWLockRelease(lock);
 		return NULL;
 	}
+	st = entry_state(entry);
+	req_harvest(st, box);
+	if (hint)
+	{
+		hint->st = st;
+		hint->lock = lock;
+	}
 	*lock_out = lock;
-	return entry_state(entry);
+	return st;
 }
 
 /*
  * pfg_requests_expire
  *		End every open request that has been idle for its request_gap,
- *		partition by partition.  Called by the views before they read, so
- *		that a request that ended shows without further traffic.
+ *		partition by partition (none when end_cb is NULL), and call open_cb
+ *		(when not NULL) on the others.  Called by the views before they read, so that a request that
+ *		ended shows without further traffic, and what the open ones found so
+ *		far too.
  */
 void
-pfg_requests_expire(TimestampTz now, pfg_req_end_cb end_cb)
+pfg_requests_expire(TimestampTz now, pfg_req_end_cb end_cb,
+					pfg_req_end_cb open_cb)
 {
 	expireCtx	ctx;
 	int			p;
@@ -272,6 +429,7 @@ pfg_requests_expire(TimestampTz now, pfg_req_end_cb end_cb)
 		return;
 	ctx.now = now;
 	ctx.end_cb = end_cb;
+	ctx.open_cb = open_cb;
 	for (p = 0; p < PFG_NPARTS; p++)
 	{
 		if (req_table.sh->parts[p].nused == 0)
@@ -294,6 +452,7 @@ read_visit(void *entry, void *arg)
 {
 	readCtx    *ctx = (readCtx *) arg;
 
+	req_harvest(entry_state(entry), NULL);
 	ctx->cb(entry_state(entry), ctx->arg);
 	return false;
 }

@@ -27,6 +27,7 @@
 #include "storage/lwlock.h"
 
 #include "perfguard.h"
+#include "table.h"
 
 /* Repeating sequences kept per request, and the ring they are found in. */
 #define PFG_MAX_SEQS		8
@@ -104,6 +105,39 @@ typedef struct pfgReqSeq
 	double		fl_wasted;
 } pfgReqSeq;
 
+/*
+ * The end of one statement of a shared request, posted without the
+ * partition lock into a box of the request (pfg_requests_post_end) and
+ * applied by whoever takes the lock next (pfg_requests_acquire, the views,
+ * the expiry), before anything reads the state.
+ */
+#define PFG_REQ_BOXES		8
+
+typedef struct pfgReqEnd
+{
+	uint64		queryid;
+	double		ms;
+	int64		rows;
+	TimestampTz end;			/* when it ended */
+	int32		fpidx;			/* its fingerprint slot in the request */
+	uint32		gen;			/* generation of the request it started in */
+	int32		cmd;			/* CmdType */
+	bool		paged;			/* it skipped rows with an OFFSET */
+	bool		aborted;		/* it did not end: only "not running" */
+} pfgReqEnd;
+
+#define PFG_BOX_FREE		0
+#define PFG_BOX_RUNNING		1
+#define PFG_BOX_DONE		2
+
+/* A box: under the entry's spinlock (the partition lock is not enough). */
+typedef struct pfgReqBox
+{
+	uint32		gen;			/* the request generation it was taken for */
+	int32		state;			/* PFG_BOX_* */
+	pfgReqEnd	rec;
+} pfgReqBox;
+
 /* The state of one request; its arrays follow it (pfg_req_fps, ...). */
 typedef struct pfgReqState
 {
@@ -138,9 +172,14 @@ typedef struct pfgReqState
 	int32		running;		/* statements in progress (shared) */
 	int32		gap_ms;			/* request_gap of its last statement */
 	int32		nseqs;
+	bool		flush_now;		/* a finding fired first: flush at once */
+	uint32		boxes_busy;		/* boxes taken (bits), under the partition
+								 * lock */
 	uint64		ring[PFG_RING];
 	uint64		ring_n;
 	pfgReqSeq	seqs[PFG_MAX_SEQS];
+	/* last: never cleared when a new request reuses the entry */
+	pfgReqBox	boxes[PFG_REQ_BOXES];
 } pfgReqState;
 
 static inline pfgReqFp *
@@ -177,17 +216,95 @@ typedef struct pfgReqKey
 /* Called for each request that ends by idle time or eviction, locked. */
 typedef void (*pfg_req_end_cb) (pfgReqState *st);
 
+/* Where a backend found a request's entry last (see pfg_requests_acquire). */
+typedef struct pfgReqHint
+{
+	pfgReqState *st;
+	LWLock	   *lock;
+} pfgReqHint;
+
 extern Size pfg_requests_shmem_size(void);
 extern void pfg_requests_shmem_attach(char *base, bool init,
 									  LWLockPadded *locks,
 									  pg_atomic_uint64 *dropped);
 extern pfgReqState *pfg_requests_acquire(const pfgReqKey *key, bool create,
 										 pfg_req_end_cb end_cb,
+										 pfgReqHint *hint, int *box,
 										 LWLock **lock_out);
-extern void pfg_requests_expire(TimestampTz now, pfg_req_end_cb end_cb);
+extern void pfg_requests_restamp_box(pfgReqState *st, int box);
+extern void pfg_requests_expire(TimestampTz now, pfg_req_end_cb end_cb,
+								pfg_req_end_cb open_cb);
 typedef void (*pfg_req_read_cb) (pfgReqState *st, void *arg);
 extern void pfg_requests_foreach(pfg_req_read_cb cb, void *arg);
 extern void pfg_requests_reset(void);
 extern int64 pfg_requests_open(void);
+
+/*
+ * pfg_req_note_end
+ *		Add an execution's time and rows to its request (if the request is
+ *		still the one it started in, generation "gen"): its fingerprint's
+ *		time, whether it paged with an OFFSET, and the parent link (the last
+ *		SELECT, the last one that returned several rows).
+ */
+static inline void
+pfg_req_note_end(pfgReqState *st, uint32 gen, int32 fpidx, uint64 queryid,
+				 CmdType cmd, double ms, int64 rows, bool paged)
+{
+	if (gen == 0 || gen != st->gen || !st->open)
+		return;
+	if (fpidx >= 0 && fpidx < st->nfps)
+	{
+		pfgReqFp   *fp = &pfg_req_fps(st)[fpidx];
+
+		if (fp->repeats == 1)
+			fp->first_ms = ms;
+		fp->total_ms += ms;
+		if (paged)
+			fp->paged = true;
+	}
+	st->total_ms += ms;
+	if (cmd == CMD_SELECT)
+	{
+		st->last_select = queryid;
+		if (rows >= 2)
+		{
+			st->last_multirow = queryid;
+			st->last_multirow_rows = rows;
+		}
+	}
+}
+
+/*
+ * pfg_requests_post_end
+ *		Post the end of a statement into the box it took (see
+ *		store_requests.c), with no partition lock: only the entry's spinlock,
+ *		for a few stores.  Dropped when the box was taken again since (its
+ *		request ended and the entry was reused).  "aborted": it did not end,
+ *		it only stops counting as running.
+ */
+static inline void
+pfg_requests_post_end(pfgReqState *st, int box, uint32 gen, int32 fpidx,
+					  uint64 queryid, CmdType cmd, double ms, int64 rows,
+					  TimestampTz end, bool paged, bool aborted)
+{
+	slock_t    *mutex = pfg_table_mutex((char *) st - MAXALIGN(sizeof(pfgReqKey)));
+	pfgReqBox  *b = &st->boxes[box];
+
+	SpinLockAcquire(mutex);
+	if (b->gen == gen && b->state == PFG_BOX_RUNNING)
+	{
+		b->rec.queryid = queryid;
+		b->rec.ms = ms;
+		b->rec.rows = rows;
+		b->rec.end = end;
+		b->rec.fpidx = fpidx;
+		b->rec.gen = gen;
+		b->rec.cmd = (int32) cmd;
+		b->rec.paged = paged;
+		b->rec.aborted = aborted;
+		b->state = PFG_BOX_DONE;
+	}
+	SpinLockRelease(mutex);
+}
 
 #endif							/* PFG_STORE_REQUESTS_H */

@@ -313,19 +313,20 @@ pfg_table_upsert(pfgTable *t, const void *key, LWLock **lock_out, bool *created)
 /*
  * pfg_table_recheck
  *		"entry" is where an entry with "key" was found earlier by this
- *		backend: return it with its partition lock held in shared mode if it
+ *		backend: return it with its partition lock held in "mode" if it
  *		still holds that key (it may have been evicted or reset since), else
  *		NULL with no lock held.  Saves the hash and the chain walk when a
  *		caller updates the same entry over and over.
  */
 void *
-pfg_table_recheck(pfgTable *t, void *entry, const void *key, LWLock **lock_out)
+pfg_table_recheck(pfgTable *t, void *entry, const void *key, LWLockMode mode,
+				  LWLock **lock_out)
 {
 	pfgSlot    *s = (pfgSlot *) ((char *) entry - PFG_SLOT_HDR);
 	Size		idx = ((char *) s - t->slots) / t->sh->slotsize;
 	LWLock	   *lock = &t->locks[idx / t->sh->per_part].lock;
 
-	LWLockAcquire(lock, LW_SHARED);
+	LWLockAcquire(lock, mode);
 	if (s->inuse && memcmp(entry, key, t->sh->keysize) == 0)
 	{
 		*lock_out = lock;

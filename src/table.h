@@ -81,7 +81,7 @@ extern bool pfg_table_remove(pfgTable *t, const void *key, uint32 hash);
 extern void *pfg_table_upsert(pfgTable *t, const void *key, LWLock **lock_out,
 							  bool *created);
 extern void *pfg_table_recheck(pfgTable *t, void *entry, const void *key,
-							   LWLock **lock_out);
+							   LWLockMode mode, LWLock **lock_out);
 extern void pfg_table_foreach(pfgTable *t, pfg_entry_cb cb, void *arg);
 
 /* Visit callback of pfg_table_scan: true removes the entry. */
@@ -126,6 +126,24 @@ pfg_table_mutex(void *entry)
 }
 
 #define PFG_USAGE_MAX		5
+
+/*
+ * Does "entry" (where an entry was found earlier) still hold "key"?  Caller
+ * holds its partition lock.
+ */
+static inline bool
+pfg_table_holds(void *entry, const void *key, Size keysize)
+{
+	return ((pfgSlot *) ((char *) entry - PFG_SLOT_HDR))->inuse &&
+		memcmp(entry, key, keysize) == 0;
+}
+
+/* An entry was just used (a hint for the clock sweep, no lock needed). */
+static inline void
+pfg_table_touch(void *entry)
+{
+	((pfgSlot *) ((char *) entry - PFG_SLOT_HDR))->usage = PFG_USAGE_MAX;
+}
 
 static inline pfgSlot *
 pfg_table_slot(pfgTable *t, int part, int idx)
