@@ -50,7 +50,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 # temporary instance that preloads the library (perfguard.conf).
 REGRESS = store fingerprint scopes nplusone guards privileges privileges_views suppression parameters errors percentiles sequences findings plan_insights index_advice index_advice_applied index_advice_hypopg keyset hostile index_advice_dexter index_advice_qualstats index_advice_cases index_advice_evidence
 REGRESS_OPTS = --temp-config=$(srcdir)/perfguard.conf --temp-instance=./tmp_check
-ISOLATION = nplusone_sessions reset_concurrent requests_shared requests_two_ids
+ISOLATION = nplusone_sessions reset_concurrent requests_shared requests_two_ids requests_boxes pending_counters
 ISOLATION_OPTS = --temp-config=$(srcdir)/perfguard.conf
 TAP_TESTS = 1
 

@@ -302,6 +302,30 @@ pfg_hash_constants(const char *src, JumbleState *jstate)
 
 		if (loc < 0)
 			continue;
+		if (src[loc] >= '0' && src[loc] <= '9')
+		{
+			/* a number, the common case: hashed as it is scanned */
+			uint64		hn = h;
+			int			q;
+
+			p = loc;
+			while (token_char[(unsigned char) src[p]] ||
+				   ((src[p] == '+' || src[p] == '-') &&
+					(src[p - 1] == 'e' || src[p - 1] == 'E')))
+			{
+				hn ^= (unsigned char) src[p];
+				hn *= UINT64CONST(0x100000001b3);
+				p++;
+			}
+			for (q = p; src[q] == ' '; q++)
+				;
+			if (src[q] != '\'')
+			{
+				h = hn ^ 0xff;
+				h *= UINT64CONST(0x100000001b3);
+				continue;
+			}
+		}
 		end = literal_end(src, loc);
 		for (p = loc; p < end; p++)
 		{
@@ -413,7 +437,8 @@ pfg_statement_text_slow(const char *src, int *loc, int *len)
 	}
 	else if (n <= 0)
 		n = strlen(src + l);
-	while (n > 0 && scanner_isspace(src[l]))
+	while (n > 0 && (src[l] == ' ' || src[l] == '\n' || src[l] == '\t' ||
+					 src[l] == '\r' || src[l] == '\f'))
 	{
 		l++;
 		n--;

@@ -36,7 +36,14 @@ pfg_statement_text(const char *src, int *loc, int *len)
 {
 	char		c;
 
-	if (*loc >= 0 && *len > 0 && (c = src[*loc]) != ' ' && c != '\n' &&
+	if (*loc < 0)
+	{
+		pfg_statement_text_slow(src, loc, len);
+		return;
+	}
+	if (*len <= 0)
+		*len = strlen(src + *loc);	/* the last statement of the string */
+	if (*len > 0 && (c = src[*loc]) != ' ' && c != '\n' &&
 		c != '\t' && c != '\r' && c != '\f' && c != '\v')
 		return;
 	pfg_statement_text_slow(src, loc, len);

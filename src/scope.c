@@ -40,9 +40,9 @@
  * backend found it last); the end posts its time and rows into a box of
  * the request under the entry's spinlock, applied by the next backend that
  * takes the lock (store_requests.c).  The findings of a request with an id
- * are flushed when one first fires (at once, under that lock), when it
- * ends, before a view reads, and when a backend that ran its statements
- * exits; not on every repeat.
+ * are flushed when it ends, before a view reads, and when a backend that
+ * ran its statements exits (report-time work), not on the statements that
+ * find them.
  *
  * The N+1 rule.  An N+1 is a repeated SELECT whose executions follow one
  * parent query of the same request that returned several rows, at least as
@@ -135,6 +135,9 @@ static struct
 static int	req_hint_victim = 0;
 
 static uint64 exec_seq = 0;		/* top-level executions seen */
+
+/* The start of the current top-level statement (pfg_scope_statement_start). */
+static TimestampTz stmt_start_ts = 0;
 static bool scope_exit_registered = false;
 
 /* the last top-level execution (perfguard's own reports; issue 17) */
@@ -222,7 +225,6 @@ state_begin(pfgReqState *st, bool explicit_scope, bool tagged,
 	st->xact = false;
 	st->end_after = false;
 	st->dirty = false;
-	st->flush_now = false;
 	st->too_many_done = false;
 	st->test = false;
 	st->framework = PFG_FW_NONE;
@@ -505,6 +507,8 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 	TimestampTz start = GetCurrentStatementStartTimestamp();
 	TimestampTz gap = (TimestampTz) pfg_request_gap * 1000;
 
+	stmt_start_ts = start;
+
 	scope_init();
 	if (local_st->open && !local_st->explicit_scope && local_st->last_end != 0 &&
 		start - local_st->last_end > gap)
@@ -619,7 +623,7 @@ pfg_scope_statement_end(double exec_ms)
 	 * request_gap), which saves a clock read; utilities read the clock.
 	 */
 	if (exec_ms >= 0)
-		end = GetCurrentStatementStartTimestamp() + (TimestampTz) (exec_ms * 1000.0);
+		end = stmt_start_ts + (TimestampTz) (exec_ms * 1000.0);
 	else
 		end = GetCurrentTimestamp();
 
@@ -707,7 +711,6 @@ seq_detect(pfgReqState *st, int p)
 	sq->id = id ? id : 1;
 	st->nseqs++;
 	st->dirty = true;
-	st->flush_now = true;
 }
 
 /*
@@ -833,7 +836,6 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			fp->np_fired = true;
 			fp->dirty = true;
 			st->dirty = true;
-			st->flush_now = true;
 			ref->np_add = fp->repeats;
 			act->np_action = pfg_on_n_plus_one;
 		}
@@ -857,7 +859,6 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			if (!fp->dup_fired)
 			{
 				fp->dup_fired = true;
-				st->flush_now = true;
 				act->dup_action = pfg_on_duplicate;
 			}
 		}
@@ -867,8 +868,6 @@ detect(pfgReqState *st, pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	{
 		if (fp->repeats >= pfg_write_loop_threshold)
 		{
-			if (!fp->wl_fired)
-				st->flush_now = true;
 			fp->wl_fired = true;
 			fp->dirty = true;
 			st->dirty = true;
@@ -958,8 +957,22 @@ shared_acquire(const pfgReqKey *key, bool create, int *box, LWLock **lock)
 		req_hints[i].hint.st = NULL;
 		hint = &req_hints[i].hint;
 	}
-	st = pfg_requests_acquire(key, create, shared_end_cb, hint, box, lock);
+	st = pfg_requests_acquire_hinted(key, hint, box, lock);
+	if (st == NULL)
+	{
+		hint->st = NULL;		/* not there any more, if it was */
+		st = pfg_requests_acquire(key, create, shared_end_cb, hint, box, lock);
+	}
 
+	/*
+	 * Its id came back after its request_gap with nothing running: that
+	 * request ended (a view would have ended it), this is a new one.  The
+	 * box this statement just took counts as running.
+	 */
+	if (st != NULL && create && st->open &&
+		st->running <= ((box != NULL && *box >= 0) ? 1 : 0) &&
+		stmt_start_ts - st->last_end > (TimestampTz) st->gap_ms * 1000)
+		shared_end_cb(st);
 	if (st != NULL && create && !st->open)
 	{
 		state_begin(st, false, true, key->idhash, shreq.label);
@@ -1016,21 +1029,20 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 			return;
 		}
 		st->gap_ms = pfg_request_gap;
-		st->last_end = GetCurrentStatementStartTimestamp();
+		st->last_end = stmt_start_ts;
 		detect(st, ref, queryid, cmd, paramhash, batched, &act);
 		/* the box it ends into without the lock (running till then) */
 		ref->box = box;
 		ref->box_gen = st->gen;
 
 		/*
-		 * A finding that fired first is flushed now; its repeats wait for
-		 * the end of the request or a view.  With an example to capture,
-		 * that happens with no lock held, and the flush at the end.
+		 * The findings of a request with an id are flushed when it ends, when
+		 * a view reads and when a backend that ran its statements exits, not
+		 * here; but an example parameter set is captured with no lock held,
+		 * then flushed at the end of this statement by this backend.
 		 */
 		if (act.capture)
 			ref->flush_end = true;
-		else if (st->flush_now)
-			pfg_scope_flush_state(st, false);
 		LWLockRelease(lock);
 		ref->shared = true;
 		ref->key = shreq.key;
@@ -1158,7 +1170,7 @@ pfg_scope_executor_end(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 	{
 		LWLock	   *lock;
 		pfgReqState *st;
-		TimestampTz end = GetCurrentStatementStartTimestamp() +
+		TimestampTz end = stmt_start_ts +
 			(TimestampTz) (ms * 1000.0);
 
 		if (ref->box >= 0)

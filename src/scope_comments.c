@@ -23,8 +23,6 @@
  */
 #include "postgres.h"
 
-#include "common/hashfn.h"
-
 #include "scope_comments.h"
 #include "sqlcommenter.h"
 
@@ -43,10 +41,36 @@ pfgComment *pfg_last_comment = &comments[0];
 static int	comment_victim = 0;
 
 
+/*
+ * key_hash64
+ *		64-bit hash of a scope key, word by word (it names an open request in
+ *		shared memory, never on disk).
+ */
 static uint64
 key_hash64(const char *key)
 {
-	return hash_bytes_extended((const unsigned char *) key, strlen(key), 0);
+	size_t		len = strlen(key);
+	uint64		h = UINT64CONST(0x9e3779b97f4a7c15) ^ len;
+	uint64		w;
+
+	while (len >= 8)
+	{
+		memcpy(&w, key, 8);
+		h = (h ^ w) * UINT64CONST(0xff51afd7ed558ccd);
+		h ^= h >> 32;
+		key += 8;
+		len -= 8;
+	}
+	if (len > 0)
+	{
+		w = 0;
+		memcpy(&w, key, len);
+		h = (h ^ w) * UINT64CONST(0xff51afd7ed558ccd);
+		h ^= h >> 32;
+	}
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 29;
+	return h ? h : 1;
 }
 
 /*
@@ -108,8 +132,11 @@ comment_new_trace(pfgComment *c, const char *cstart, int clen)
 				   clen - k->span_off - 16) != 0 ||
 			cstart[k->span_off - 1] != '-')
 			continue;
-		for (j = 0; j < 32; j++)
-			if (!hex_digit[(unsigned char) cstart[tr + j]])
+		for (j = 0; j < 32; j += 4)
+			if (!(hex_digit[(unsigned char) cstart[tr + j]] &
+				  hex_digit[(unsigned char) cstart[tr + j + 1]] &
+				  hex_digit[(unsigned char) cstart[tr + j + 2]] &
+				  hex_digit[(unsigned char) cstart[tr + j + 3]]))
 				return false;
 		if (c != k)
 			memcpy(c, k, offsetof(pfgComment, text));

@@ -338,7 +338,6 @@ pfg_scope_flush_state(pfgReqState *st, bool with_example)
 	pfgFindingKey key;
 	int			i;
 
-	st->flush_now = false;
 	if (!st->dirty || !pfg_store_ready())
 	{
 		st->dirty = false;

@@ -271,30 +271,6 @@ pfg_store_shmem_startup(void)
 }
 
 /*
- * pfg_hist_bucket
- *		Latency histogram bucket of "ms": 0 below 1 us, then four buckets per
- *		octave of microseconds.  A few integer instructions.
- */
-int
-pfg_hist_bucket(double ms)
-{
-	uint64		us = (ms > 0) ? (uint64) (ms * 1000.0) : 0;
-	int			e;
-	int			m;
-	int			b;
-
-	if (us == 0)
-		return 0;
-	e = 63 - __builtin_clzll(us);
-	if (e >= 2)
-		m = (int) ((us >> (e - 2)) & 3);
-	else
-		m = (int) ((us << (2 - e)) & 3);
-	b = 1 + e * 4 + m;
-	return Min(b, PFG_HIST_BUCKETS - 1);
-}
-
-/*
  * pfg_hist_bucket_ms
  *		Representative value (geometric middle) of a bucket, in ms.
  */
@@ -534,6 +510,16 @@ pfg_store_ensure_text(const pfgStmtKey *key, CmdType cmdtype,
 	pfree(norm);
 }
 
+/* Where this backend found its findings last (see pfg_store_record_finding). */
+#define PFG_FINDING_HINTS	16
+typedef struct findingHint
+{
+	pfgFindingKey key;
+	pfgFindingEntry *entry;
+} findingHint;
+
+static findingHint finding_hints[PFG_FINDING_HINTS];
+
 /*
  * pfg_store_record_finding
  *		Add a delta to an N+1 / duplicate / write-loop / sequence finding.
@@ -567,9 +553,18 @@ pfg_store_record_finding(const pfgFindingKey *key, const char *route,
 		e = pfg_table_recheck(t, *hint, key, LW_SHARED, &lock);
 	if (e == NULL)
 	{
-		e = pfg_table_upsert(t, key, &lock, &created);
+		/* a new request: where this backend found the finding last time */
+		findingHint *fh = &finding_hints[(key->queryid ^ key->route_hash ^
+										   key->kind) & (PFG_FINDING_HINTS - 1)];
+
+		if (fh->entry != NULL && memcmp(&fh->key, key, sizeof(*key)) == 0)
+			e = pfg_table_recheck(t, fh->entry, key, LW_SHARED, &lock);
+		if (e == NULL)
+			e = pfg_table_upsert(t, key, &lock, &created);
 		if (e == NULL)
 			return false;
+		fh->key = *key;
+		fh->entry = e;
 		if (hint)
 			*hint = e;
 	}

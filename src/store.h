@@ -298,7 +298,30 @@ extern void pfg_store_info(TimestampTz *stats_reset, int64 *entries,
 extern TimestampTz pfg_store_stats_reset(void);
 extern void pfg_store_count_dropped_event(void);
 
-extern int	pfg_hist_bucket(double ms);
+/*
+ * pfg_hist_bucket
+ *		Latency histogram bucket of "ms": 0 below 1 us, then four buckets per
+ *		octave of microseconds.  A few integer instructions.
+ */
+static inline int
+pfg_hist_bucket(double ms)
+{
+	uint64		us = (ms > 0) ? (uint64) (ms * 1000.0) : 0;
+	int			e;
+	int			m;
+	int			b;
+
+	if (us == 0)
+		return 0;
+	e = 63 - __builtin_clzll(us);
+	if (e >= 2)
+		m = (int) ((us >> (e - 2)) & 3);
+	else
+		m = (int) ((us << (2 - e)) & 3);
+	b = 1 + e * 4 + m;
+	return Min(b, PFG_HIST_BUCKETS - 1);
+}
+
 extern double pfg_hist_bucket_ms(int bucket);
 extern uint32 pfg_route_hash(const char *route);
 

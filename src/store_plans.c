@@ -66,6 +66,9 @@ static const char *const plan_finding_names[PFG_PLAN_NCODES] = {
 
 /*---- local state ----*/
 static pfgPlanShared *plan_shared = NULL;
+
+/* The armed generation, once attached (pfg_plans_ready, inline). */
+pg_atomic_uint32 *pfg_plans_armed_gen_ptr = NULL;
 static HTAB *findings_htab = NULL;
 static HTAB *offsets_htab = NULL;
 static LWLock *slow_lock = NULL;
@@ -123,12 +126,7 @@ pfg_plans_shmem_attach(LWLockPadded *locks)
 	offsets_htab = ShmemInitHash("perfguard offsets",
 								 PFG_MAX_OFFSETS, PFG_MAX_OFFSETS,
 								 &info, HASH_ELEM | HASH_BLOBS);
-}
-
-bool
-pfg_plans_ready(void)
-{
-	return plan_shared != NULL;
+	pfg_plans_armed_gen_ptr = &plan_shared->armed_gen;
 }
 
 /*
@@ -150,11 +148,6 @@ pfg_plan_finding_name(int code)
  *		The arming generation: it moves whenever the set of armed
  *		fingerprints changes.  One atomic read, no lock.
  */
-uint32
-pfg_plans_armed_gen(void)
-{
-	return pg_atomic_read_u32(&plan_shared->armed_gen);
-}
 
 /*
  * pfg_plans_armed

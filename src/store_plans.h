@@ -144,11 +144,24 @@ typedef struct pfgArmed
 
 extern Size pfg_plans_shmem_size(void);
 extern void pfg_plans_shmem_attach(LWLockPadded *locks);
-extern bool pfg_plans_ready(void);
 extern void pfg_plans_reset(void);
 extern const char *pfg_plan_finding_name(int code);
 
-extern uint32 pfg_plans_armed_gen(void);
+extern PGDLLIMPORT pg_atomic_uint32 *pfg_plans_armed_gen_ptr;
+
+/* Are the plan tables attached?  On every statement: inline. */
+static inline bool
+pfg_plans_ready(void)
+{
+	return pfg_plans_armed_gen_ptr != NULL;
+}
+
+/* Bumped whenever the set of armed fingerprints changes. */
+static inline uint32
+pfg_plans_armed_gen(void)
+{
+	return pg_atomic_read_u32(pfg_plans_armed_gen_ptr);
+}
 extern int	pfg_plans_armed(pfgArmed *out, int max);
 extern bool pfg_plans_claim(int idx, uint64 queryid, Oid dbid);
 extern bool pfg_plans_slow_find(const pfgStmtKey *key, bool *plan_analyzed,

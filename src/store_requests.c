@@ -225,6 +225,16 @@ req_harvest(pfgReqState *st, int *box)
 }
 
 /*
+ * pfg_requests_harvest
+ *		req_harvest, for pfg_requests_acquire_hinted.
+ */
+void
+pfg_requests_harvest(pfgReqState *st, int *box)
+{
+	req_harvest(st, box);
+}
+
+/*
  * pfg_requests_restamp_box
  *		The request was (re)started after its statement took box "box"
  *		(state_begin gives it a new generation and no running statement):

@@ -172,7 +172,6 @@ typedef struct pfgReqState
 	int32		running;		/* statements in progress (shared) */
 	int32		gap_ms;			/* request_gap of its last statement */
 	int32		nseqs;
-	bool		flush_now;		/* a finding fired first: flush at once */
 	uint32		boxes_busy;		/* boxes taken (bits), under the partition
 								 * lock */
 	uint64		ring[PFG_RING];
@@ -231,7 +230,35 @@ extern pfgReqState *pfg_requests_acquire(const pfgReqKey *key, bool create,
 										 pfg_req_end_cb end_cb,
 										 pfgReqHint *hint, int *box,
 										 LWLock **lock_out);
+extern void pfg_requests_harvest(pfgReqState *st, int *box);
 extern void pfg_requests_restamp_box(pfgReqState *st, int box);
+
+/*
+ * pfg_requests_acquire_hinted
+ *		pfg_requests_acquire's common case, inline: the request is where the
+ *		caller found it last ("hint").  NULL (no lock held) when it is not
+ *		there any more or the hint is empty; then call pfg_requests_acquire.
+ */
+static inline pfgReqState *
+pfg_requests_acquire_hinted(const pfgReqKey *key, pfgReqHint *hint, int *box,
+							LWLock **lock_out)
+{
+	pfgReqState *st = hint->st;
+
+	if (st == NULL)
+		return NULL;
+	LWLockAcquire(hint->lock, LW_EXCLUSIVE);
+	if (!pfg_table_holds((char *) st - MAXALIGN(sizeof(pfgReqKey)), key,
+						 sizeof(pfgReqKey)))
+	{
+		LWLockRelease(hint->lock);
+		return NULL;
+	}
+	if (st->boxes_busy != 0 || box != NULL)
+		pfg_requests_harvest(st, box);
+	*lock_out = hint->lock;
+	return st;
+}
 extern void pfg_requests_expire(TimestampTz now, pfg_req_end_cb end_cb,
 								pfg_req_end_cb open_cb);
 typedef void (*pfg_req_read_cb) (pfgReqState *st, void *arg);
