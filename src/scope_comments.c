@@ -25,6 +25,7 @@
 
 #include "scope_comments.h"
 #include "sqlcommenter.h"
+#include "table.h"
 
 /*
  * The last sqlcommenter comments seen, parsed: an unchanged comment costs one
@@ -43,33 +44,14 @@ static int	comment_victim = 0;
 
 /*
  * key_hash64
- *		64-bit hash of a scope key, word by word (it names an open request in
- *		shared memory, never on disk).
+ *		64-bit hash of a scope key (it names an open request in shared
+ *		memory, never on disk), never 0.
  */
-static uint64
+static inline uint64
 key_hash64(const char *key)
 {
-	size_t		len = strlen(key);
-	uint64		h = UINT64CONST(0x9e3779b97f4a7c15) ^ len;
-	uint64		w;
+	uint64		h = pfg_hash64(key, strlen(key));
 
-	while (len >= 8)
-	{
-		memcpy(&w, key, 8);
-		h = (h ^ w) * UINT64CONST(0xff51afd7ed558ccd);
-		h ^= h >> 32;
-		key += 8;
-		len -= 8;
-	}
-	if (len > 0)
-	{
-		w = 0;
-		memcpy(&w, key, len);
-		h = (h ^ w) * UINT64CONST(0xff51afd7ed558ccd);
-		h ^= h >> 32;
-	}
-	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	h ^= h >> 29;
 	return h ? h : 1;
 }
 

@@ -352,12 +352,9 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	int			bucket = pfg_hist_bucket(st->ms);
 	int32		window = (int32) (now / ((int64) pfg_window * 1000));
-	int			wslot = window % PFG_WINDOWS;
 
 	if (!pfg_shared)
 		return;
-	if (wslot < 0)
-		wslot += PFG_WINDOWS;
 
 	/*
 	 * Fastest path: a statement this backend ran just before goes to its
@@ -430,37 +427,14 @@ pfg_store_record(const pfgStmtKey *key, CmdType cmdtype,
 	}
 
 	{
-		volatile pfgStmtEntry *ve = e;
-		slock_t    *mutex = pfg_table_mutex(e);
-		double		delta;
+		pfgStmtDelta one;
 
-		SpinLockAcquire(mutex);
-		ve->counters.calls += 1;
-		ve->counters.total_ms += st->ms;
-		if (ve->counters.calls == 1 || st->ms < ve->counters.min_ms)
-			ve->counters.min_ms = st->ms;
-		if (st->ms > ve->counters.max_ms)
-			ve->counters.max_ms = st->ms;
-		delta = st->ms - ve->counters.mean_ms;
-		ve->counters.mean_ms += delta / ve->counters.calls;
-		ve->counters.sum_var_ms += delta * (st->ms - ve->counters.mean_ms);
-		ve->counters.rows += st->rows;
-		ve->counters.shared_blks_hit += st->shared_blks_hit;
-		ve->counters.shared_blks_read += st->shared_blks_read;
-		ve->counters.temp_blks_written += st->temp_blks_written;
-		ve->counters.duplicate_calls += st->duplicate_calls;
-		ve->counters.n_plus_one_calls += st->n_plus_one_calls;
-		ve->counters.last_seen = now;
-		ve->counters.hist[bucket]++;
-		if (ve->counters.win[wslot].window != window)
-		{
-			ve->counters.win[wslot].window = window;
-			ve->counters.win[wslot].calls = 0;
-			ve->counters.win[wslot].total_ms = 0;
-		}
-		ve->counters.win[wslot].calls++;
-		ve->counters.win[wslot].total_ms += st->ms;
-		SpinLockRelease(mutex);
+		one.calls = 0;
+		one.nbuckets = 0;
+		(void) pfg_delta_add(&one, st, now, bucket, window);
+		SpinLockAcquire(pfg_table_mutex(e));
+		pfg_store_merge(&e->counters, &one);
+		SpinLockRelease(pfg_table_mutex(e));
 	}
 	LWLockRelease(lock);
 	pfg_pending_start(slot, key, e);

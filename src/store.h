@@ -71,6 +71,131 @@ typedef struct pfgExecStats
 	int64		n_plus_one_calls;
 } pfgExecStats;
 
+/*
+ * Executions of one statement not yet in its entry: one (pfg_store_record)
+ * or a backend's pending box of them (store_pending.c).  Their time has a
+ * Welford mean and M2 of its own, merged into the entry's; their latencies
+ * fall in at most PFG_DELTA_BUCKETS histogram buckets, and in one window.
+ */
+#define PFG_DELTA_BUCKETS	4
+typedef struct pfgStmtDelta
+{
+	int32		calls;
+	int32		window;
+	double		min_ms;
+	double		max_ms;
+	double		mean_ms;
+	double		m2_ms;
+	pfgExecStats sum;			/* sum.ms: the total time */
+	TimestampTz last_seen;
+	int32		nbuckets;
+	int16		bucket[PFG_DELTA_BUCKETS];
+	int32		bucket_calls[PFG_DELTA_BUCKETS];
+} pfgStmtDelta;
+
+/*
+ * pfg_delta_add
+ *		Add one execution to a delta; false (nothing added) when it falls in
+ *		a latency bucket or window the delta has no room for.  Straight-line
+ *		code, run under a spinlock.
+ */
+static inline bool
+pfg_delta_add(pfgStmtDelta *d, const pfgExecStats *st, TimestampTz now,
+			  int bucket, int32 window)
+{
+	int			i;
+
+	if (d->calls > 0 && d->window != window)
+		return false;
+	for (i = 0; i < d->nbuckets; i++)
+		if (d->bucket[i] == bucket)
+			break;
+	if (i == d->nbuckets)
+	{
+		if (i == PFG_DELTA_BUCKETS)
+			return false;
+		d->bucket[i] = (int16) bucket;
+		d->bucket_calls[i] = 0;
+		d->nbuckets++;
+	}
+	d->bucket_calls[i]++;
+	if (d->calls == 0)
+	{
+		d->window = window;
+		d->min_ms = d->max_ms = d->mean_ms = st->ms;
+		d->m2_ms = 0;
+		memset(&d->sum, 0, sizeof(d->sum));
+	}
+	else
+	{
+		double		delta = st->ms - d->mean_ms;
+
+		d->mean_ms += delta / (d->calls + 1);
+		d->m2_ms += delta * (st->ms - d->mean_ms);
+		if (st->ms < d->min_ms)
+			d->min_ms = st->ms;
+		if (st->ms > d->max_ms)
+			d->max_ms = st->ms;
+	}
+	d->calls++;
+	d->sum.ms += st->ms;
+	d->sum.rows += st->rows;
+	d->sum.shared_blks_hit += st->shared_blks_hit;
+	d->sum.shared_blks_read += st->shared_blks_read;
+	d->sum.temp_blks_written += st->temp_blks_written;
+	d->sum.duplicate_calls += st->duplicate_calls;
+	d->sum.n_plus_one_calls += st->n_plus_one_calls;
+	d->last_seen = now;
+	return true;
+}
+
+/*
+ * pfg_store_merge
+ *		Add a delta of executions to a statement's counters (Welford: merge
+ *		the delta's mean and M2 into the entry's).  Caller holds the entry's
+ *		spinlock: straight-line code, no call, no error.
+ */
+static inline void
+pfg_store_merge(pfgCounters *k, const pfgStmtDelta *d)
+{
+	double		n1 = (double) k->calls;
+	double		n2 = (double) d->calls;
+	double		delta = d->mean_ms - k->mean_ms;
+	int			wslot = d->window % PFG_WINDOWS;
+	int			i;
+
+	if (d->calls <= 0)
+		return;
+	if (wslot < 0)
+		wslot += PFG_WINDOWS;
+	k->mean_ms += delta * n2 / (n1 + n2);
+	k->sum_var_ms += d->m2_ms + delta * delta * n1 * n2 / (n1 + n2);
+	if (k->calls == 0 || d->min_ms < k->min_ms)
+		k->min_ms = d->min_ms;
+	if (d->max_ms > k->max_ms)
+		k->max_ms = d->max_ms;
+	k->calls += d->calls;
+	k->total_ms += d->sum.ms;
+	k->rows += d->sum.rows;
+	k->shared_blks_hit += d->sum.shared_blks_hit;
+	k->shared_blks_read += d->sum.shared_blks_read;
+	k->temp_blks_written += d->sum.temp_blks_written;
+	k->duplicate_calls += d->sum.duplicate_calls;
+	k->n_plus_one_calls += d->sum.n_plus_one_calls;
+	if (d->last_seen > k->last_seen)
+		k->last_seen = d->last_seen;
+	for (i = 0; i < d->nbuckets; i++)
+		k->hist[d->bucket[i]] += d->bucket_calls[i];
+	if (k->win[wslot].window != d->window)
+	{
+		k->win[wslot].window = d->window;
+		k->win[wslot].calls = 0;
+		k->win[wslot].total_ms = 0;
+	}
+	k->win[wslot].calls += d->calls;
+	k->win[wslot].total_ms += d->sum.ms;
+}
+
 /*---- the fix of an N+1 or a repeating sequence ----*/
 #define PFG_FIX_SQL_LEN			384
 #define PFG_FIX_PART_LEN		160

@@ -9,13 +9,13 @@
  * An ORM sends the same few statements again and again (the lookups of an
  * N+1 loop, the INSERTs of a write loop).  store.c records the first
  * execution of a statement in its entry as before and then hands the
- * following ones to the box of that statement (pfg_pending_add): calls,
- * time (a Welford mean and M2 of their own), rows, buffers, the N+1 and
- * duplicate counts, the latency buckets they fell in and their window.  A
- * box is added to its entry (pending_apply: the entry's partition lock
- * in shared mode and its spinlock, as for any update) when it is full
- * (PFG_PENDING_CALLS executions, PFG_PENDING_BUCKETS buckets, or another
- * window), when its slot is wanted for another statement, when the backend
+ * following ones to the box of that statement (pfg_pending_add): a
+ * pfgStmtDelta of them (calls, time with a Welford mean and M2 of their own,
+ * rows, buffers, the N+1 and duplicate counts, the latency buckets they fell
+ * in, their window).  A box is added to its entry (pending_apply: the
+ * entry's partition lock in shared mode and its spinlock, and
+ * pfg_store_merge, as for any update) when it is full (PFG_PENDING_CALLS
+ * executions, PFG_DELTA_BUCKETS buckets, or another window), when its slot is wanted for another statement, when the backend
  * exits, and before anything reads the statement table: the views call
  * pfg_pending_harvest, which empties every backend's boxes.  So a reader
  * sees every execution that ended, as before, and an entry is never more
@@ -48,32 +48,15 @@
 
 #include "store_pending.h"
 
-/* Executions and latency buckets a box holds before it is applied. */
+/* Executions a box holds before it is applied (and PFG_DELTA_BUCKETS). */
 #define PFG_PENDING_CALLS	64
-#define PFG_PENDING_BUCKETS	4
 
 typedef struct pendingBox
 {
 	slock_t		mutex;
-	int32		calls;			/* 0: empty */
-	int32		window;			/* the window of its executions */
-	int32		nbuckets;
 	pfgStmtKey	key;
 	pfgStmtEntry *entry;		/* where the key's entry was (shared memory) */
-	double		total_ms;
-	double		min_ms;
-	double		max_ms;
-	double		mean_ms;
-	double		m2_ms;
-	int64		rows;
-	int64		blks_hit;
-	int64		blks_read;
-	int64		temp_written;
-	int64		duplicate_calls;
-	int64		n_plus_one_calls;
-	TimestampTz last_seen;
-	int16		bucket[PFG_PENDING_BUCKETS];
-	int32		bucket_calls[PFG_PENDING_BUCKETS];
+	pfgStmtDelta d;				/* d.calls == 0: empty */
 } pendingBox;
 
 /* One backend's boxes, and whether any of them may hold executions. */
@@ -154,8 +137,8 @@ static inline void
 box_take(pendingBox *b, pendingBox *copy)
 {
 	*copy = *b;
-	b->calls = 0;
-	b->nbuckets = 0;
+	b->d.calls = 0;
+	b->d.nbuckets = 0;
 }
 
 /*
@@ -167,54 +150,14 @@ pending_apply(const pendingBox *c)
 {
 	LWLock	   *lock;
 	pfgStmtEntry *e;
-	pfgCounters *k;
-	double		n1,
-				n2,
-				delta;
-	int			wslot;
-	int			i;
 
-	if (c->calls <= 0 || c->entry == NULL)
+	if (c->d.calls <= 0 || c->entry == NULL)
 		return;
 	e = pfg_table_recheck(pending_table, c->entry, &c->key, LW_SHARED, &lock);
 	if (e == NULL)
 		return;					/* evicted or reset since */
-	wslot = c->window % PFG_WINDOWS;
-	if (wslot < 0)
-		wslot += PFG_WINDOWS;
 	SpinLockAcquire(pfg_table_mutex(e));
-	k = &e->counters;
-	n1 = (double) k->calls;
-	n2 = (double) c->calls;
-
-	/* Welford: merge (n2, mean, M2) into (n1, mean, M2) */
-	delta = c->mean_ms - k->mean_ms;
-	k->mean_ms += delta * n2 / (n1 + n2);
-	k->sum_var_ms += c->m2_ms + delta * delta * n1 * n2 / (n1 + n2);
-	if (k->calls == 0 || c->min_ms < k->min_ms)
-		k->min_ms = c->min_ms;
-	if (c->max_ms > k->max_ms)
-		k->max_ms = c->max_ms;
-	k->calls += c->calls;
-	k->total_ms += c->total_ms;
-	k->rows += c->rows;
-	k->shared_blks_hit += c->blks_hit;
-	k->shared_blks_read += c->blks_read;
-	k->temp_blks_written += c->temp_written;
-	k->duplicate_calls += c->duplicate_calls;
-	k->n_plus_one_calls += c->n_plus_one_calls;
-	if (c->last_seen > k->last_seen)
-		k->last_seen = c->last_seen;
-	for (i = 0; i < c->nbuckets; i++)
-		k->hist[c->bucket[i]] += c->bucket_calls[i];
-	if (k->win[wslot].window != c->window)
-	{
-		k->win[wslot].window = c->window;
-		k->win[wslot].calls = 0;
-		k->win[wslot].total_ms = 0;
-	}
-	k->win[wslot].calls += c->calls;
-	k->win[wslot].total_ms += c->total_ms;
+	pfg_store_merge(&e->counters, &c->d);
 	SpinLockRelease(pfg_table_mutex(e));
 	pfg_table_touch(e);
 	LWLockRelease(lock);
@@ -235,60 +178,18 @@ pfg_pending_add(int slot, const pfgStmtKey *key, pfgStmtEntry *entry,
 {
 	pendingBackend *me = pending_self();
 	pendingBox *b;
-	int			i;
 
 	if (me == NULL)
 		return false;
 	b = &me->boxes[slot];
 	SpinLockAcquire(&b->mutex);
-	if (likely(b->entry == entry && b->calls < PFG_PENDING_CALLS &&
-			   (b->calls == 0 || b->window == window) &&
+	if (likely(b->entry == entry && b->d.calls < PFG_PENDING_CALLS &&
 			   b->key.queryid == key->queryid && b->key.userid == key->userid &&
-			   b->key.dbid == key->dbid && b->key.toplevel == key->toplevel))
+			   b->key.dbid == key->dbid && b->key.toplevel == key->toplevel) &&
+		pfg_delta_add(&b->d, st, now, bucket, window))
 	{
-		for (i = 0; i < b->nbuckets; i++)
-			if (b->bucket[i] == bucket)
-				break;
-		if (i < b->nbuckets || b->nbuckets < PFG_PENDING_BUCKETS)
-		{
-			if (i == b->nbuckets)
-			{
-				b->bucket[i] = (int16) bucket;
-				b->bucket_calls[i] = 0;
-				b->nbuckets++;
-			}
-			b->bucket_calls[i]++;
-			if (b->calls == 0)
-			{
-				b->window = window;
-				b->min_ms = b->max_ms = b->mean_ms = st->ms;
-				b->m2_ms = b->total_ms = 0;
-				b->rows = b->blks_hit = b->blks_read = b->temp_written = 0;
-				b->duplicate_calls = b->n_plus_one_calls = 0;
-			}
-			else
-			{
-				double		delta = st->ms - b->mean_ms;
-
-				b->mean_ms += delta / (b->calls + 1);
-				b->m2_ms += delta * (st->ms - b->mean_ms);
-				if (st->ms < b->min_ms)
-					b->min_ms = st->ms;
-				if (st->ms > b->max_ms)
-					b->max_ms = st->ms;
-			}
-			b->calls++;
-			b->total_ms += st->ms;
-			b->rows += st->rows;
-			b->blks_hit += st->shared_blks_hit;
-			b->blks_read += st->shared_blks_read;
-			b->temp_written += st->temp_blks_written;
-			b->duplicate_calls += st->duplicate_calls;
-			b->n_plus_one_calls += st->n_plus_one_calls;
-			b->last_seen = now;
-			SpinLockRelease(&b->mutex);
-			return true;
-		}
+		SpinLockRelease(&b->mutex);
+		return true;
 	}
 	SpinLockRelease(&b->mutex);
 	pending_spill(b);
@@ -350,7 +251,7 @@ harvest_backend(pendingBackend *pb)
 		pendingBox *b = &pb->boxes[j];
 		pendingBox	copy;
 
-		if (b->calls == 0)		/* a hint; checked again under the lock */
+		if (b->d.calls == 0)	/* a hint; checked again under the lock */
 			continue;
 		SpinLockAcquire(&b->mutex);
 		box_take(b, &copy);
@@ -394,8 +295,8 @@ pfg_pending_reset(void)
 			pendingBox *b = &pending_all[i].boxes[j];
 
 			SpinLockAcquire(&b->mutex);
-			b->calls = 0;
-			b->nbuckets = 0;
+			b->d.calls = 0;
+			b->d.nbuckets = 0;
 			b->entry = NULL;
 			SpinLockRelease(&b->mutex);
 		}

@@ -192,12 +192,13 @@ pfg_table_lookup(pfgTable *t, const void *key, uint32 hash)
 }
 
 /*
- * pfg_table_hash
- *		Hash of a table key (a small, zero-padded struct), word by word: a
- *		few instructions per 8 bytes instead of hash_bytes' general loop.
+ * pfg_hash64
+ *		64-bit hash of a small key (a zero-padded struct, a short string),
+ *		word by word: a few instructions per 8 bytes instead of hash_bytes'
+ *		general loop.
  */
-static inline uint32
-pfg_table_hash(const void *key, Size len)
+static inline uint64
+pfg_hash64(const void *key, Size len)
 {
 	const char *p = (const char *) key;
 	uint64		h = UINT64CONST(0x9e3779b97f4a7c15) ^ len;
@@ -221,7 +222,14 @@ pfg_table_hash(const void *key, Size len)
 		h ^= h >> 32;
 	}
 	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	return (uint32) (h ^ (h >> 29));
+	return h ^ (h >> 29);
+}
+
+/* The hash of a table key (pfg_hash64, cut to 32 bits). */
+static inline uint32
+pfg_table_hash(const void *key, Size len)
+{
+	return (uint32) pfg_hash64(key, len);
 }
 
 #endif							/* PFG_TABLE_H */
