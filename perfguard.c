@@ -629,7 +629,6 @@ pfg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			if (queryDesc->params)
 				phash = hash_combine64(phash, pfg_hash_params(queryDesc->params));
 
-			pfg_scope_statement_start(src, loc, len);
 			pfg_scope_executor_start(&f->ref, queryid, queryDesc->operation,
 									 phash, batched, src, loc, len,
 									 queryDesc->params);
@@ -721,6 +720,7 @@ pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				bool execute_once)
 {
 	pfgInflight *f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+	int			idx = f ? (int) (f - inflight) : -1;
 
 	if (f)
 		run_begin(f);
@@ -738,7 +738,10 @@ pfg_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 		standard_ExecutorRun(queryDesc, direction, count, execute_once);
 	nesting_level--;
 	/* the slot array may have moved while nested statements ran */
-	f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
+	if (idx >= 0 && idx < ninflight && inflight[idx].qd == queryDesc)
+		f = &inflight[idx];
+	else
+		f = ninflight > 0 ? inflight_find(queryDesc) : NULL;
 	if (f)
 	{
 		run_end(f);

@@ -111,15 +111,44 @@ fold_walker(Node *node, foldContext *ctx)
 }
 
 /*
+ * opens_values_row
+ *		Does the constant at src[loc] open a row of VALUES, "VALUES (" right
+ *		before it?  Such a row is a list of columns, not a list to fold.
+ */
+static bool
+opens_values_row(const char *src, int loc)
+{
+	int			q = loc - 1;
+	int			end;
+
+	while (q >= 0 && (src[q] == ' ' || src[q] == '\n' || src[q] == '\t' ||
+					  src[q] == '\r'))
+		q--;
+	if (q < 0 || src[q] != '(')
+		return false;
+	q--;
+	while (q >= 0 && (src[q] == ' ' || src[q] == '\n' || src[q] == '\t' ||
+					  src[q] == '\r'))
+		q--;
+	end = q;
+	while (q >= 0 && ((src[q] >= 'a' && src[q] <= 'z') ||
+					  (src[q] >= 'A' && src[q] <= 'Z')))
+		q--;
+	return end - q == 6 && pg_strncasecmp(src + q + 1, "values", 6) == 0;
+}
+
+/*
  * fold_candidate
  *		Cheap pre-test: do two constants stand next to each other, separated
- *		only by a comma and whitespace?  Only then can the query hold a
- *		constant list worth folding.
+ *		only by a comma and whitespace, other than in the row of an INSERT's
+ *		VALUES?  Only then can the query hold a constant list worth folding
+ *		(the walk over the tree costs far more than this).
  */
 static bool
 fold_candidate(const char *src, JumbleState *jstate)
 {
 	int			i;
+	bool		in_values_row = false;
 
 	if (jstate == NULL || jstate->clocations_count < 2 || src == NULL)
 		return false;
@@ -129,12 +158,25 @@ fold_candidate(const char *src, JumbleState *jstate)
 		int			p = jstate->clocations[i].location - 1;
 
 		if (p <= prev || prev < 0)
+		{
+			in_values_row = false;
 			continue;
+		}
 		while (p > prev && (src[p] == ' ' || src[p] == '\n' ||
 							src[p] == '\t' || src[p] == '\r'))
 			p--;
-		if (src[p] == ',')
-			return true;
+		if (src[p] != ',')
+		{
+			in_values_row = false;
+			continue;
+		}
+		/* the next columns of a VALUES row are not a list either */
+		if (in_values_row || opens_values_row(src, prev))
+		{
+			in_values_row = true;
+			continue;
+		}
+		return true;
 	}
 	return false;
 }

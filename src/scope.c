@@ -496,12 +496,13 @@ scope_atexit(int code, Datum arg)
 }
 
 /*
- * pfg_scope_statement_start
+ * statement_start (pfg_scope_statement_start, and inline at the start of
+ *		pfg_scope_executor_start)
  *		Called at the start of every top-level statement: applies the idle gap
  *		and the sqlcommenter rules, and opens a scope if none is open.
  */
-void
-pfg_scope_statement_start(const char *src, int loc, int len)
+static inline void
+statement_start(const char *src, int loc, int len)
 {
 	const pfgComment *cslot = NULL;
 	TimestampTz start = GetCurrentStatementStartTimestamp();
@@ -567,6 +568,12 @@ pfg_scope_statement_start(const char *src, int loc, int len)
 
 	if (!local_st->open)
 		local_begin(false, false, 0, NULL);
+}
+
+void
+pfg_scope_statement_start(const char *src, int loc, int len)
+{
+	statement_start(src, loc, len);
 }
 
 /*
@@ -990,7 +997,9 @@ shared_acquire(const pfgReqKey *key, bool create, int *box, LWLock **lock)
  *		detectors and the guard settings.  Fills "ref" so that the end of the
  *		execution can add its time.  "batched": the statement had a list of
  *		constants (IN (...), ARRAY[...]), so it loads a batch, not one row's
- *		relation.  May ERROR only through a guard setting at "error".
+ *		relation.  Starts the statement in the scope first
+ *		(pfg_scope_statement_start, inline here: this runs for every
+ *		statement).  May ERROR only through a guard setting at "error".
  */
 void
 pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
@@ -999,6 +1008,7 @@ pfg_scope_executor_start(pfgScopeRef *ref, uint64 queryid, CmdType cmd,
 {
 	scopeActions act;
 
+	statement_start(src, loc, len);
 	ref->gen = 0;
 	ref->fpidx = -1;
 	ref->np_add = 0;

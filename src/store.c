@@ -814,7 +814,8 @@ pfg_store_is_ignored(uint64 queryid, uint32 route_hash)
 {
 	pfgIgnoreKey key;
 
-	if (!pfg_shared)
+	/* no rule at all, the common case: a hint read without a lock */
+	if (!pfg_shared || pfg_table_count(&pfg_tables[PFG_TAB_IGNORE]) == 0)
 		return false;
 	memset(&key, 0, sizeof(key));
 	key.kind = PFG_IGNORE_QUERYID;
