@@ -191,6 +191,7 @@ void		_PG_init(void);
 
 static void pfg_shmem_request(void);
 static void pfg_shmem_startup(void);
+static void install_get_relation_info(void);
 static void pfg_get_relation_info(PlannerInfo *root, Oid relationObjectId,
 								  bool inhparent, RelOptInfo *rel);
 static void pfg_post_parse_analyze(ParseState *pstate, Query *query,
@@ -350,8 +351,8 @@ _PG_init(void)
 	shmem_request_hook = pfg_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = pfg_shmem_startup;
-	prev_get_relation_info_hook = get_relation_info_hook;
-	get_relation_info_hook = pfg_get_relation_info;
+	/* get_relation_info: installed when the index advisor first needs it */
+	pfg_hypo_set_install_fn(install_get_relation_info);
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = pfg_post_parse_analyze;
 	prev_planner_hook = planner_hook;
@@ -395,6 +396,20 @@ pfg_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	pfg_store_shmem_startup();
+}
+
+/*
+ * install_get_relation_info
+ *		Install the get_relation_info hook, in this backend, the first time
+ *		the index advisor plans with hypothetical indexes (hypo_index.c calls
+ *		this once): every other planning of every statement does without the
+ *		call.  Chains to whatever hook was installed then.
+ */
+static void
+install_get_relation_info(void)
+{
+	prev_get_relation_info_hook = get_relation_info_hook;
+	get_relation_info_hook = pfg_get_relation_info;
 }
 
 /*

@@ -78,6 +78,9 @@ static pfgCandidate *hypo_active[PFG_HYPO_MAX_SET];
 static List *hypo_leaves[PFG_HYPO_MAX_SET];	/* partitions of a parent's */
 static int	hypo_nactive = 0;
 
+/* Installs perfguard.c's get_relation_info hook; called once, then NULL. */
+static pfg_hypo_install_fn hypo_install = NULL;
+
 /*
  * pfg_hypo_estimate_size
  *		Pages and height of a freshly built btree over "tuples" entries of
@@ -386,6 +389,18 @@ pfg_hypo_get_relation_info(PlannerInfo *root, Oid relationObjectId,
  *		0), and the bound parameter values "params" (NULL: a generic plan).
  *		The list is reset however planning ends.
  */
+/*
+ * pfg_hypo_set_install_fn
+ *		Register the function that installs the get_relation_info hook
+ *		(perfguard.c, which owns every hook install): it runs the first time
+ *		this backend plans with hypothetical indexes.
+ */
+void
+pfg_hypo_set_install_fn(pfg_hypo_install_fn fn)
+{
+	hypo_install = fn;
+}
+
 PlannedStmt *
 pfg_hypo_plan(Query *q, const char *text, pfgCandidate **cands, int ncands,
 			  ParamListInfo params)
@@ -395,6 +410,11 @@ pfg_hypo_plan(Query *q, const char *text, pfgCandidate **cands, int ncands,
 	int			i;
 
 	Assert(ncands >= 0 && ncands <= PFG_HYPO_MAX_SET);
+	if (ncands > 0 && hypo_install != NULL)
+	{
+		hypo_install();
+		hypo_install = NULL;
+	}
 	for (i = 0; i < ncands; i++)
 	{
 		hypo_active[i] = cands[i];

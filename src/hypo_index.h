@@ -43,6 +43,8 @@ typedef struct pfgCandidate
 	BlockNumber est_pages;		/* set by the hook when planned */
 } pfgCandidate;
 
+typedef void (*pfg_hypo_install_fn) (void);
+extern void pfg_hypo_set_install_fn(pfg_hypo_install_fn fn);
 extern void pfg_hypo_get_relation_info(PlannerInfo *root, Oid relid,
 									   bool inhparent, RelOptInfo *rel);
 extern bool pfg_hypo_fill(pfgCandidate *c);

@@ -111,12 +111,12 @@ typedef struct pfgSampleStart
 } pfgSampleStart;
 
 /*---- local state ----*/
-static uint32 armed_gen_seen = 0;	/* shared generation starts at 1 */
-static int	armed_count = 0;
+uint32		pfg_plan_armed_seen = 0;	/* shared generation starts at 1 */
+int			pfg_plan_armed_count = 0;
 static pfgArmedSlot armed_cache[PFG_ARMED_CACHE];
 static pfgPlanEvidenceFn evidence_fn = NULL;	/* index evidence (report) */
 static pfgSampleStart sample_starts[PFG_SAMPLE_STARTS];
-static int	nsample_starts = 0;
+int			pfg_plan_nsample_starts = 0;
 
 /*---- static functions ----*/
 static void plan_sample(QueryDesc *qd, const pfgStmtKey *key, double ms,
@@ -171,8 +171,8 @@ armed_refresh(uint32 gen)
 		armed_cache[h].dbid = armed[i].dbid;
 		armed_cache[h].idx = armed[i].idx;
 	}
-	armed_count = n;
-	armed_gen_seen = gen;
+	pfg_plan_armed_count = n;
+	pfg_plan_armed_seen = gen;
 }
 
 /*
@@ -182,7 +182,7 @@ armed_refresh(uint32 gen)
  *		run before the standard ExecutorStart.  Never raises an error.
  */
 void
-pfg_plan_executor_start(QueryDesc *queryDesc, bool track)
+pfg_plan_executor_start_slow(QueryDesc *queryDesc, bool track)
 {
 	uint32		gen;
 	uint64		queryid;
@@ -193,9 +193,9 @@ pfg_plan_executor_start(QueryDesc *queryDesc, bool track)
 	if (!track || !pfg_plans_ready())
 		return;
 	gen = pfg_plans_armed_gen();
-	if (unlikely(gen != armed_gen_seen))
+	if (unlikely(gen != pfg_plan_armed_seen))
 		armed_refresh(gen);
-	if (likely(armed_count == 0))
+	if (likely(pfg_plan_armed_count == 0))
 		return;
 
 	queryid = queryDesc->plannedstmt->queryId;
@@ -229,8 +229,8 @@ pfg_plan_executor_start(QueryDesc *queryDesc, bool track)
  *		unbounded results and slow or sampled plans.  Never raises an error.
  */
 void
-pfg_plan_executor_end(QueryDesc *queryDesc, const pfgStmtKey *key,
-					  double ms, int64 rows)
+pfg_plan_executor_end_slow(QueryDesc *queryDesc, const pfgStmtKey *key,
+						   double ms, int64 rows)
 {
 	PlanState  *ps = queryDesc->planstate;
 	bool		slow;
@@ -253,7 +253,7 @@ pfg_plan_executor_end(QueryDesc *queryDesc, const pfgStmtKey *key,
 	slow = (ms > pfg_slow_query_ms);
 	if (slow || ps->instrument != NULL)
 		plan_sample(queryDesc, key, ms, slow, pfg_scope_route());
-	else if (unlikely(nsample_starts > 0))
+	else if (unlikely(pfg_plan_nsample_starts > 0))
 		(void) sample_work(queryDesc, ms, NULL);	/* forget its start */
 }
 
@@ -410,12 +410,12 @@ sample_start(QueryDesc *qd)
 	if (qd->plannedstmt->parallelModeNeeded)
 		return;
 	/* starts of executions that failed are never ended: forget them */
-	if (nsample_starts >= PFG_SAMPLE_STARTS)
-		nsample_starts = 0;
+	if (pfg_plan_nsample_starts >= PFG_SAMPLE_STARTS)
+		pfg_plan_nsample_starts = 0;
 	cpu = cpu_now_ms();
 	if (cpu < 0)
 		return;
-	s = &sample_starts[nsample_starts++];
+	s = &sample_starts[pfg_plan_nsample_starts++];
 	s->qd = qd;
 	s->queryid = qd->plannedstmt->queryId;
 	s->cpu_ms = cpu;
@@ -435,7 +435,7 @@ sample_work(QueryDesc *qd, double ms, double *work_ms)
 {
 	int			i;
 
-	for (i = nsample_starts - 1; i >= 0; i--)
+	for (i = pfg_plan_nsample_starts - 1; i >= 0; i--)
 	{
 		pfgSampleStart s;
 		double		io_ms;
@@ -446,7 +446,7 @@ sample_work(QueryDesc *qd, double ms, double *work_ms)
 			sample_starts[i].queryid != qd->plannedstmt->queryId)
 			continue;
 		s = sample_starts[i];
-		sample_starts[i] = sample_starts[--nsample_starts];
+		sample_starts[i] = sample_starts[--pfg_plan_nsample_starts];
 		if (work_ms == NULL)
 			return false;
 		cpu = cpu_now_ms();
