@@ -60,7 +60,11 @@ include $(PGXS)
 
 # Header dependencies: the compiler writes each object's list of headers
 # (-MMD) next to it, and make reads them back, so a change to one module's
-# header rebuilds only the objects that include it.
-override CPPFLAGS += -MMD -MP
+# header rebuilds only the objects that include it.  In CFLAGS, not
+# CPPFLAGS: the LLVM bitcode (.bc) compile of the same source reads
+# CPPFLAGS too, and its list (of the .bc) overwrote the object's.
+override CFLAGS += -MMD -MP
 -include $(OBJS:.o=.d)
 EXTRA_CLEAN = $(OBJS:.o=.d)
+# ... and a bitcode file is rebuilt with its object (same source, same headers)
+$(OBJS:.o=.bc): %.bc: %.o
