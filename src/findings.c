@@ -58,30 +58,6 @@ PG_FUNCTION_INFO_V1(perfguard_waiting);
 
 static const char *const framework_names[] = {NULL, "django", "rails", "sqlalchemy"};
 
-/* Collected copies of entries, built while the partition locks are held. */
-typedef struct pfgCollect
-{
-	char	   *data;
-	Size		entrysize;
-	int			n;
-	int			alloc;
-} pfgCollect;
-
-static void
-collect_cb(const void *entry, void *arg)
-{
-	pfgCollect *c = (pfgCollect *) arg;
-
-	if (c->n == c->alloc)
-	{
-		c->alloc = c->alloc ? c->alloc * 2 : 64;
-		c->data = c->data ? repalloc_huge(c->data, c->entrysize * c->alloc) :
-			palloc(c->entrysize * c->alloc);
-	}
-	memcpy(c->data + c->entrysize * c->n, entry, c->entrysize);
-	c->n++;
-}
-
 /* A text column, NULL when empty or hidden. */
 #define TEXT_OR_NULL(cond, str) \
 	do { \
@@ -328,8 +304,8 @@ snap_take(findingsSnap *snap)
 	snap->all = pfg_report_sees_all();
 	snap->me = GetUserId();
 	pfg_scope_flush();
-	pfg_store_foreach_finding(collect_cb, &snap->entries);
-	pfg_store_foreach_ignore(collect_cb, &snap->rulecopy);
+	pfg_store_foreach_finding(pfg_report_collect_cb, &snap->entries);
+	pfg_store_foreach_ignore(pfg_report_collect_cb, &snap->rulecopy);
 
 	memset(&hctl, 0, sizeof(hctl));
 	hctl.keysize = sizeof(pfgIgnoreKey);

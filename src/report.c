@@ -156,3 +156,24 @@ pfg_report_guarded_quiet(void (*fn) (void *), void *arg, MemoryContext cxt)
 {
 	return guarded_run(fn, arg, cxt, false);
 }
+
+/*
+ * pfg_report_collect_cb
+ *		A pfg_entry_cb that appends a copy of each entry to a pfgCollect
+ *		("arg"): it only copies, so it may run under the partition locks of
+ *		a table walk; the views build their tuples from the copies after.
+ */
+void
+pfg_report_collect_cb(const void *entry, void *arg)
+{
+	pfgCollect *c = (pfgCollect *) arg;
+
+	if (c->n == c->alloc)
+	{
+		c->alloc = c->alloc ? c->alloc * 2 : 64;
+		c->data = c->data ? repalloc_huge(c->data, c->entrysize * c->alloc) :
+			palloc(c->entrysize * c->alloc);
+	}
+	memcpy(c->data + c->entrysize * c->n, entry, c->entrysize);
+	c->n++;
+}

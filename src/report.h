@@ -20,6 +20,16 @@
 
 extern bool pfg_report_self;
 
+/* Copies of table entries, collected while their partition locks are held. */
+typedef struct pfgCollect
+{
+	char	   *data;
+	Size		entrysize;
+	int			n;
+	int			alloc;
+} pfgCollect;
+
+extern void pfg_report_collect_cb(const void *entry, void *arg);
 extern void pfg_check_preloaded(void);
 extern bool pfg_report_sees_all(void);
 extern bool pfg_report_may_see(Oid userid);

@@ -93,30 +93,6 @@ cmd_name(CmdType cmd)
 	}
 }
 
-/* Collected copies of entries, built while the partition locks are held. */
-typedef struct pfgCollect
-{
-	char	   *data;
-	Size		entrysize;
-	int			n;
-	int			alloc;
-} pfgCollect;
-
-static void
-collect_cb(const void *entry, void *arg)
-{
-	pfgCollect *c = (pfgCollect *) arg;
-
-	if (c->n == c->alloc)
-	{
-		c->alloc = c->alloc ? c->alloc * 2 : 64;
-		c->data = c->data ? repalloc_huge(c->data, c->entrysize * c->alloc) :
-			palloc(c->entrysize * c->alloc);
-	}
-	memcpy(c->data + c->entrysize * c->n, entry, c->entrysize);
-	c->n++;
-}
-
 /*
  * hist_percentile
  *		The q-quantile of a statement's latency histogram, in ms: the middle
@@ -193,7 +169,7 @@ perfguard_statements(PG_FUNCTION_ARGS)
 	pfg_check_preloaded();
 	pfg_scope_flush();
 	InitMaterializedSRF(fcinfo, 0);
-	pfg_store_foreach_statement(collect_cb, &c);
+	pfg_store_foreach_statement(pfg_report_collect_cb, &c);
 
 	for (i = 0; i < c.n; i++)
 	{
@@ -250,7 +226,7 @@ perfguard_statements_history(PG_FUNCTION_ARGS)
 
 	pfg_check_preloaded();
 	InitMaterializedSRF(fcinfo, 0);
-	pfg_store_foreach_statement(collect_cb, &c);
+	pfg_store_foreach_statement(pfg_report_collect_cb, &c);
 
 	for (i = 0; i < c.n; i++)
 	{
@@ -298,7 +274,7 @@ perfguard_errors(PG_FUNCTION_ARGS)
 
 	pfg_check_preloaded();
 	InitMaterializedSRF(fcinfo, 0);
-	pfg_store_foreach_error(collect_cb, &c);
+	pfg_store_foreach_error(pfg_report_collect_cb, &c);
 
 	for (i = 0; i < c.n; i++)
 	{
@@ -469,7 +445,7 @@ perfguard_ignore_rules(PG_FUNCTION_ARGS)
 
 	pfg_check_preloaded();
 	InitMaterializedSRF(fcinfo, 0);
-	pfg_store_foreach_ignore(collect_cb, &c);
+	pfg_store_foreach_ignore(pfg_report_collect_cb, &c);
 	for (i = 0; i < c.n; i++)
 	{
 		pfgIgnoreEntry *e = (pfgIgnoreEntry *) (c.data + c.entrysize * i);
@@ -573,7 +549,7 @@ add_open_requests(pfgCollect *c)
 		}
 		if (e == NULL)
 		{
-			collect_cb(o, c);
+			pfg_report_collect_cb(o, c);
 			continue;
 		}
 		e->requests++;
@@ -604,7 +580,7 @@ perfguard_requests(PG_FUNCTION_ARGS)
 	pfg_check_preloaded();
 	pfg_scope_flush();
 	InitMaterializedSRF(fcinfo, 0);
-	pfg_store_foreach_request(collect_cb, &c);
+	pfg_store_foreach_request(pfg_report_collect_cb, &c);
 	add_open_requests(&c);
 
 	for (i = 0; i < c.n; i++)
