@@ -698,6 +698,21 @@ note_failed(pfgInflight *f)
 	PG_END_TRY();
 }
 
+/*
+ * inflight_aborted
+ *		An execution in flight will not end: its (sub)transaction aborted.
+ *		A client statement gets its text noted (note_failed), and its request
+ *		must not count it as running.
+ */
+static void
+inflight_aborted(pfgInflight *f)
+{
+	if (!f->toplevel || !pfg_store_ready())
+		return;
+	note_failed(f);
+	pfg_scope_abort_ref(&f->ref);
+}
+
 /* The monotonic clock in nanoseconds (what INSTR_TIME_SET_CURRENT reads). */
 static inline int64
 clock_ns(void)
@@ -1044,14 +1059,8 @@ pfg_xact_callback(XactEvent event, void *arg)
 	{
 		int			i;
 
-		/* the statements in flight will not end */
-		if (pfg_store_ready())
-			for (i = 0; i < ninflight; i++)
-				if (inflight[i].toplevel)
-				{
-					note_failed(&inflight[i]);
-					pfg_scope_abort_ref(&inflight[i].ref);
-				}
+		for (i = 0; i < ninflight; i++)
+			inflight_aborted(&inflight[i]);
 		ninflight = 0;
 		nesting_level = 0;
 		client_utility_depth = 0;
@@ -1089,14 +1098,6 @@ pfg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (level < subxact_levels_cap)
 			nesting_level = subxact_levels[level];
 		while (ninflight > 0 && inflight[ninflight - 1].subid >= mySubid)
-		{
-			/* it will not end: its request must not count it as running */
-			if (inflight[ninflight - 1].toplevel)
-			{
-				note_failed(&inflight[ninflight - 1]);
-				pfg_scope_abort_ref(&inflight[ninflight - 1].ref);
-			}
-			ninflight--;
-		}
+			inflight_aborted(&inflight[--ninflight]);
 	}
 }

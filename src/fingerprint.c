@@ -259,6 +259,15 @@ static const bool token_char[256] = {
 	['_'] = 1, ['.'] = 1, ['&'] = 1
 };
 
+/* Does the bare token that starts at src[loc] go on at src[p]?  (1e-5) */
+static inline bool
+token_continues(const char *src, int p, int loc)
+{
+	return token_char[(unsigned char) src[p]] ||
+		((src[p] == '+' || src[p] == '-') && p > loc &&
+		 (src[p - 1] == 'e' || src[p - 1] == 'E'));
+}
+
 /*
  * literal_end
  *		Offset just past the literal that starts at src[loc]: a quoted string
@@ -280,9 +289,7 @@ literal_end(const char *src, int loc)
 	}
 
 	/* a word (prefix letter or type name) may precede a quoted string */
-	while (token_char[(unsigned char) src[p]] ||
-		   ((src[p] == '+' || src[p] == '-') && p > loc &&
-			(src[p - 1] == 'e' || src[p - 1] == 'E')))
+	while (token_continues(src, p, loc))
 		p++;
 	if (p > loc && src[p] != '\'')
 	{
@@ -351,9 +358,7 @@ pfg_hash_constants(const char *src, JumbleState *jstate)
 			int			q;
 
 			p = loc;
-			while (token_char[(unsigned char) src[p]] ||
-				   ((src[p] == '+' || src[p] == '-') &&
-					(src[p - 1] == 'e' || src[p - 1] == 'E')))
+			while (token_continues(src, p, loc))
 			{
 				hn ^= (unsigned char) src[p];
 				hn *= UINT64CONST(0x100000001b3);

@@ -189,9 +189,10 @@ scope_init(void)
 	if (local_st != NULL)
 		return;
 	size = pfg_req_state_size(PFG_LOCAL_FPS, PFG_LOCAL_PARAMS);
-	local_st = MemoryContextAllocExtended(TopMemoryContext, size,
-										 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	local_st = MemoryContextAllocHuge(TopMemoryContext, size);
 	pfg_req_state_init(local_st, PFG_LOCAL_FPS, PFG_LOCAL_PARAMS);
+	/* a local scope posts no statement end: its boxes stay empty */
+	memset(local_st->boxes, 0, sizeof(local_st->boxes));
 	if (!scope_exit_registered)
 	{
 		before_shmem_exit(scope_atexit, (Datum) 0);

@@ -150,16 +150,37 @@ pfg_requests_shmem_attach(char *base, bool init, LWLockPadded *locks,
 {
 	req_shared = (reqShared *) base;
 	if (init)
-	{
 		pg_atomic_init_u32(&req_shared->gen, 1);
-		/* every box free, once: they are never cleared again */
-		memset(base + MAXALIGN(sizeof(reqShared)), 0,
-			   pfg_table_shmem_size(pfg_max_open_requests, req_entry_size()));
-	}
 	pfg_table_attach(&req_table, base + MAXALIGN(sizeof(reqShared)), init,
 					 pfg_max_open_requests, sizeof(pfgReqKey),
 					 req_entry_size(), locks, dropped);
+	if (init)
+	{
+		int			p;
+		int			i;
+
+		/* every box free, once: they are never cleared again */
+		for (p = 0; p < PFG_NPARTS; p++)
+			for (i = 0; i < req_table.sh->per_part; i++)
+				memset(entry_state(pfg_slot_entry(pfg_table_slot(&req_table, p, i)))->boxes,
+					   0, sizeof(((pfgReqState *) NULL)->boxes));
+	}
 	req_ready = true;
+}
+
+/*
+ * box_start
+ *		Box "b" holds a statement of the request's current generation that
+ *		runs now.  Caller holds the partition lock exclusively and the
+ *		entry's spinlock.
+ */
+static inline void
+box_start(pfgReqState *st, int b)
+{
+	st->boxes[b].gen = st->gen;
+	st->boxes[b].state = PFG_BOX_RUNNING;
+	st->boxes_busy |= 1U << b;
+	st->running++;
 }
 
 /*
@@ -212,13 +233,8 @@ req_harvest(pfgReqState *st, int *box)
 			*box = -1;
 		else
 		{
-			int			b = pg_rightmost_one_pos32(avail);
-
-			st->boxes[b].gen = st->gen;
-			st->boxes[b].state = PFG_BOX_RUNNING;
-			st->boxes_busy |= 1U << b;
-			st->running++;
-			*box = b;
+			*box = pg_rightmost_one_pos32(avail);
+			box_start(st, *box);
 		}
 	}
 	SpinLockRelease(mutex);
@@ -247,11 +263,8 @@ pfg_requests_restamp_box(pfgReqState *st, int box)
 	slock_t    *mutex = pfg_table_mutex(state_entry(st));
 
 	SpinLockAcquire(mutex);
-	st->boxes[box].gen = st->gen;
-	st->boxes[box].state = PFG_BOX_RUNNING;
+	box_start(st, box);
 	SpinLockRelease(mutex);
-	st->boxes_busy |= 1U << box;
-	st->running++;
 }
 
 /*
@@ -421,6 +434,27 @@ pfg_requests_acquire(const pfgReqKey *key, bool create,
 }
 
 /*
+ * req_scan_all
+ *		Visit every open request, partition by partition, each partition's
+ *		lock held exclusively while its entries are visited (empty
+ *		partitions skipped without it).
+ */
+static void
+req_scan_all(pfg_visit_cb visit, void *arg)
+{
+	int			p;
+
+	for (p = 0; p < PFG_NPARTS; p++)
+	{
+		if (req_table.sh->parts[p].nused == 0)
+			continue;
+		LWLockAcquire(&req_table.locks[p].lock, LW_EXCLUSIVE);
+		pfg_table_scan(&req_table, p, visit, arg);
+		LWLockRelease(&req_table.locks[p].lock);
+	}
+}
+
+/*
  * pfg_requests_expire
  *		End every open request that has been idle for its request_gap,
  *		partition by partition (none when end_cb is NULL), and call open_cb
@@ -433,22 +467,14 @@ pfg_requests_expire(TimestampTz now, pfg_req_end_cb end_cb,
 					pfg_req_end_cb open_cb)
 {
 	expireCtx	ctx;
-	int			p;
 
 	if (!req_ready)
 		return;
 	ctx.now = now;
 	ctx.end_cb = end_cb;
 	ctx.open_cb = open_cb;
-	for (p = 0; p < PFG_NPARTS; p++)
-	{
-		if (req_table.sh->parts[p].nused == 0)
-			continue;
-		ctx.oldest = NULL;
-		LWLockAcquire(&req_table.locks[p].lock, LW_EXCLUSIVE);
-		pfg_table_scan(&req_table, p, expire_visit, &ctx);
-		LWLockRelease(&req_table.locks[p].lock);
-	}
+	ctx.oldest = NULL;			/* unused here: nothing is evicted */
+	req_scan_all(expire_visit, &ctx);
 }
 
 typedef struct readCtx
@@ -476,20 +502,12 @@ void
 pfg_requests_foreach(pfg_req_read_cb cb, void *arg)
 {
 	readCtx		ctx;
-	int			p;
 
 	if (!req_ready)
 		return;
 	ctx.cb = cb;
 	ctx.arg = arg;
-	for (p = 0; p < PFG_NPARTS; p++)
-	{
-		if (req_table.sh->parts[p].nused == 0)
-			continue;
-		LWLockAcquire(&req_table.locks[p].lock, LW_EXCLUSIVE);
-		pfg_table_scan(&req_table, p, read_visit, &ctx);
-		LWLockRelease(&req_table.locks[p].lock);
-	}
+	req_scan_all(read_visit, &ctx);
 }
 
 /*
